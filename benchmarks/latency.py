@@ -1,0 +1,95 @@
+"""CPU latency of instseg's Mask R-CNN R50-FPN against torchvision's, same weights, same detections.
+
+Both models get torchvision's randomly initialised weights (mapped onto instseg's module names), the same
+640x640 image, ``box_score_thresh=0`` and the same detection cap, so both return exactly ``--detections``
+objects and do the same head and pasting work. Timed end to end, pre- and post-processing included: numpy
+uint8 image in, thresholded full-image masks out. Prints the median of ``--runs`` timed runs after warm-up
+(runs alternate between the two models so that load changes on the machine hit both alike) and the ratio
+instseg / torchvision (goal: <= 1.0).
+
+    python benchmarks/latency.py --threads 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from torchvision.models.detection import maskrcnn_resnet50_fpn
+
+import instseg
+from instseg.methods.mask_rcnn import load_torchvision_weights
+
+
+def _timed(fn: Callable[[], int]) -> tuple[float, int]:
+    start = time.perf_counter()
+    count = fn()
+    return time.perf_counter() - start, count
+
+
+def main(argv: list[str] | None = None) -> dict[str, float]:
+    """Run the benchmark and print its table; returns the medians (seconds) and the ratio."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", type=int, default=640, help="image side in pixels (no resize in either model)")
+    parser.add_argument("--runs", type=int, default=10, help="timed runs per model (median reported)")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed runs per model first")
+    parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
+    parser.add_argument("--detections", type=int, default=100, help="detections per image, forced in both models")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    torch.set_flush_denormal(True)
+
+    settings = {
+        "min_size": args.size,
+        "max_size": args.size,
+        "box_score_thresh": 0.0,
+        "box_detections_per_img": args.detections,
+    }
+    torch.manual_seed(0)
+    reference = maskrcnn_resnet50_fpn(weights=None, weights_backbone=None, num_classes=91, **settings).eval()
+    ours = instseg.create_model("mask_rcnn_resnet50_fpn", num_classes=90, **settings)
+    load_torchvision_weights(ours, reference.state_dict())
+    ours.eval()
+    image = np.random.default_rng(0).integers(0, 256, (args.size, args.size, 3), dtype=np.uint8)
+
+    @torch.no_grad()
+    def run_torchvision() -> int:
+        x = torch.from_numpy(image).permute(2, 0, 1).float().div_(255.0)
+        out = reference([x])[0]
+        masks = out["masks"][:, 0] > 0.5  # [N, H, W] bool, as instseg returns
+        return int(masks.shape[0])
+
+    def run_instseg() -> int:
+        return len(ours.predict(image))
+
+    runners = {"instseg": run_instseg, "torchvision": run_torchvision}
+    for fn in runners.values():
+        for _ in range(args.warmup):
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in runners}
+    for _ in range(args.runs):
+        for name, fn in runners.items():
+            seconds, count = _timed(fn)
+            if count != args.detections:
+                raise RuntimeError(f"{name} returned {count} detections, expected {args.detections}")
+            times[name].append(seconds)
+
+    medians = {name: statistics.median(values) for name, values in times.items()}
+    print(
+        f"Mask R-CNN R50-FPN, CPU, {args.threads} threads, {args.size}x{args.size} image, "
+        f"{args.detections} detections, median of {args.runs} runs after {args.warmup} warm-up"
+    )
+    print(f"{'model':<14}{'median ms':>12}{'min ms':>10}{'max ms':>10}")
+    for name, values in times.items():
+        print(f"{name:<14}{1000 * medians[name]:>12.1f}{1000 * min(values):>10.1f}{1000 * max(values):>10.1f}")
+    ratio = medians["instseg"] / medians["torchvision"]
+    print(f"ratio instseg / torchvision: {ratio:.3f} (goal <= 1.0)")
+    return {**{f"{k}_s": v for k, v in medians.items()}, "ratio": ratio}
+
+
+if __name__ == "__main__":
+    main()

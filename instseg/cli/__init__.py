@@ -1,0 +1,1 @@
+"""The ``instseg`` command line; one file per sub-command."""

@@ -1,0 +1,123 @@
+"""``instseg eval``: COCO mask/box AP and matching metrics of a results file or of a trained checkpoint."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+
+AP_ROWS = ("AP", "AP50", "AP75", "APs", "APm", "APl")
+
+
+def _fail(message: str) -> typer.Exit:
+    """Print ``message`` on stderr and return the exit to raise (code 1)."""
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code=1)
+
+
+def _from_checkpoint(
+    checkpoint: Path, data: str, split: str | None, images: Path | None, max_dets: int, score_thr: float, device: str
+) -> dict[str, float]:
+    """Run a checkpoint over a COCO data set through the engine's ``evaluate_checkpoint`` (imported lazily)."""
+    try:
+        from instseg.engine.evaluate import evaluate_checkpoint
+    except ImportError as err:
+        raise _fail(f"evaluating a checkpoint needs instseg.engine.evaluate, which failed to import ({err})") from err
+    try:
+        from instseg.data.paths import resolve_annotations
+    except ImportError as err:
+        raise _fail(f"resolving --data needs instseg.data.paths, which failed to import ({err})") from err
+    if not checkpoint.is_file():
+        raise _fail(f"{checkpoint}: checkpoint file not found")
+    ann_file, images_dir = resolve_annotations(data, split, images)
+    if device == "auto":
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    return evaluate_checkpoint(checkpoint, ann_file, images_dir, max_dets=max_dets, score_thr=score_thr, device=device)
+
+
+def _cell(metrics: dict[str, float], key: str) -> str:
+    """A figure with 4 decimals, or '-' when the metrics lack it."""
+    return f"{metrics[key]:.4f}" if key in metrics else "-"
+
+
+def _print_tables(metrics: dict[str, float], max_dets: int, score_thr: float) -> None:
+    """Two rich tables: COCO AP (segm and bbox side by side) and matching metrics per IoU threshold."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from instseg.eval.matching import MATCH_THRESHOLDS, threshold_name
+
+    console = Console()
+    title = f"COCO AP (max_dets={max_dets}, score_thr={score_thr:g})"
+    ap = Table(title=title, min_width=len(title) + 2)  # wide enough that the title stays on one line
+    kinds = [k for k in ("segm", "bbox") if f"{k}/AP" in metrics]
+    ap.add_column("metric")
+    for kind in kinds:
+        ap.add_column(kind, justify="right")
+    for row in (*AP_ROWS, f"AR@{max_dets}"):
+        ap.add_row(row, *(_cell(metrics, f"{kind}/{row}") for kind in kinds))
+    console.print(ap)
+    if "match/score_thr" not in metrics:
+        return
+    names = ("precision", "recall", "F1", "PQ", "dsb")
+    match = Table(
+        title=f"Matching, pooled over images (score >= {score_thr:g}, max_dets={max_dets})",
+        caption=f"dsb@0.5:0.95 = {_cell(metrics, 'match/dsb@0.5:0.95')}",
+    )
+    match.add_column("IoU >=")
+    for name in names:
+        match.add_column(name, justify="right")
+    for t in MATCH_THRESHOLDS:
+        suffix = threshold_name(t)
+        match.add_row(suffix, *(_cell(metrics, f"match/{name}@{suffix}") for name in names))
+    console.print(match)
+
+
+def eval_command(
+    checkpoint: Path | None = typer.Argument(
+        None, help="Trained checkpoint to run on --data (instead of --gt/--pred)."
+    ),
+    gt: Path | None = typer.Option(None, "--gt", help="COCO ground-truth json."),
+    pred: Path | None = typer.Option(None, "--pred", help="COCO results json (list of result dicts)."),
+    data: str | None = typer.Option(None, "--data", help="With CHECKPOINT: data folder or annotation json."),
+    split: str = typer.Option("val", "--split", help="With --data DIR: annotations/instances_{split}.json."),
+    images: Path | None = typer.Option(None, "--images", help="With --data: images folder (default: beside it)."),
+    max_dets: int = typer.Option(100, "--max-dets", min=1, help="Detections kept per image (crowded data: 1000)."),
+    score_thr: float = typer.Option(0.5, "--score-thr", help="Score threshold of the matching metrics."),
+    as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON instead of tables."),
+    out: Path | None = typer.Option(None, "--out", help="Also write the metrics JSON to this file."),
+    device: str = typer.Option("auto", "--device", help="With CHECKPOINT: cpu, cuda, cuda:1 ... (auto: cuda if any)."),
+) -> None:
+    """Evaluate a COCO results file (--gt, --pred) or a checkpoint (CKPT --data DIR): mask/box AP, F1, PQ."""
+    metrics: dict[str, Any]
+    if checkpoint is not None:
+        if gt is not None or pred is not None:
+            raise typer.BadParameter("give either CHECKPOINT --data ... or --gt/--pred, not both")
+        if data is None:
+            raise typer.BadParameter("CHECKPOINT needs --data (a data folder or an annotation json)")
+        try:
+            metrics = _from_checkpoint(checkpoint, data, split, images, max_dets, score_thr, device)
+        except ValueError as err:
+            raise _fail(str(err)) from err
+    else:
+        if gt is None or pred is None:
+            raise typer.BadParameter("give --gt ANN.json and --pred RESULTS.json, or a CHECKPOINT with --data")
+        from instseg.eval.evaluator import evaluate_results
+        from instseg.eval.results import load_results
+
+        try:
+            metrics = evaluate_results(gt, load_results(pred), max_dets=max_dets, score_thr=score_thr, source=str(pred))
+        except ValueError as err:
+            raise _fail(str(err)) from err
+    text = json.dumps(metrics, indent=2)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text + "\n")
+    if as_json:
+        typer.echo(text)
+    else:
+        _print_tables(metrics, max_dets, score_thr)

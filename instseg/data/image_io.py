@@ -1,0 +1,176 @@
+"""Reading images from disk as 3-channel uint8 arrays, with one documented conversion rule for every input kind.
+
+The conversion rule (``to_rgb_uint8``), applied after decoding:
+  - palette images (Pillow mode ``P``/``PA``) are expanded to RGB by Pillow while reading;
+  - an alpha channel (RGBA, LA) is dropped, not composited: annotations refer to the stored pixels;
+  - a single grey channel is replicated to 3 channels, so every model sees ``[H, W, 3]``;
+  - ``uint8`` values are kept as they are;
+  - any other integer type (16/32-bit) and floats are rescaled linearly so that the image's 0.1 and 99.9
+    percentiles map to 0 and 255 (clipped). Microscopy cameras write 12/16-bit images that use a small
+    part of the 0..65535 range, so a fixed ``/ 257`` would give near-black images; the percentiles are taken
+    over all channels together (keeps colour balance) and ignore NaNs (NaN becomes 0). A constant image
+    becomes all zeros.
+EXIF orientation is not applied: COCO-style annotations refer to the pixels as stored in the file.
+TIFF files are read with tifffile (scientific TIFFs: 16-bit, float, channel-first), others with Pillow.
+Stacks (several pages, Z/T axes, more than 4 channels) are refused with a ``ValueError`` naming the file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
+TIFF_SUFFIXES = (".tif", ".tiff")
+PERCENTILES = (0.1, 99.9)
+
+
+def is_image_file(path: str | Path) -> bool:
+    """Whether ``path`` has one of the image suffixes this module reads (case-insensitive)."""
+    return Path(path).suffix.lower() in IMAGE_SUFFIXES
+
+
+def to_rgb_uint8(array: np.ndarray) -> np.ndarray:
+    """Convert an image array [H, W], [H, W, C] (C = 1..4) to [H, W, 3] uint8 by the module's one rule."""
+    image = np.asarray(array)
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[:, :, 0]
+    if image.ndim == 3 and image.shape[2] == 2:  # grey + alpha: drop alpha
+        image = image[:, :, 0]
+    elif image.ndim == 3 and image.shape[2] == 4:  # RGBA: drop alpha
+        image = image[:, :, :3]
+    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] != 3):
+        raise ValueError(f"expected an image [H, W] or [H, W, 1..4], got shape {tuple(image.shape)}")
+    if image.dtype == np.bool_:
+        image = image.astype(np.uint8) * 255
+    elif image.dtype != np.uint8:
+        image = _rescale_percentiles(image)
+    if image.ndim == 2:
+        image = np.repeat(image[:, :, None], 3, axis=2)
+    if not image.flags.writeable or not image.flags.c_contiguous:  # Pillow gives read-only views
+        image = np.array(image, order="C")
+    return image
+
+
+def _rescale_percentiles(image: np.ndarray) -> np.ndarray:
+    """Map the 0.1..99.9 percentile range of a >8-bit or float image [H, W(, 3)] linearly onto 0..255 (uint8)."""
+    if not (np.issubdtype(image.dtype, np.integer) or np.issubdtype(image.dtype, np.floating)):
+        raise ValueError(f"cannot convert an image of dtype {image.dtype} to uint8")
+    values = image.astype(np.float64)
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return np.zeros(image.shape, dtype=np.uint8)
+    lo, hi = np.percentile(finite, PERCENTILES)
+    if hi <= lo:
+        return np.zeros(image.shape, dtype=np.uint8)
+    scaled = (values - lo) * (255.0 / (hi - lo))
+    scaled = np.nan_to_num(scaled, nan=0.0, posinf=255.0, neginf=0.0)
+    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """Read an image file as [H, W, 3] uint8 (see the module docstring for the conversion rule).
+
+    Raises ``ValueError("<path>: cannot read image (<reason>)")`` for missing, truncated or unsupported files.
+    """
+    return to_rgb_uint8(read_image_raw(path))
+
+
+def read_image_raw(path: str | Path) -> np.ndarray:
+    """Read an image file as stored: [H, W] or [H, W, C] in its own dtype (palette already expanded to RGB)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: cannot read image (no such file)")
+    if path.suffix.lower() in TIFF_SUFFIXES:
+        return _read_tiff(path)
+    return _read_pillow(path)
+
+
+def _read_pillow(path: Path) -> np.ndarray:
+    """Decode a PNG/JPEG/BMP/WebP file fully with Pillow (truncated files raise, they are never padded)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as img:
+            n_frames = int(getattr(img, "n_frames", 1))
+            if n_frames > 1:
+                raise ValueError(f"{path}: cannot read image (it holds {n_frames} frames; only single images)")
+            img.load()
+            if img.mode in ("P", "PA", "CMYK", "YCbCr", "LAB", "HSV"):
+                img = img.convert("RGBA" if img.mode == "PA" or "transparency" in img.info else "RGB")
+            elif img.mode == "1":
+                img = img.convert("L")
+            elif img.mode.startswith("I;16"):
+                return np.asarray(img).astype(np.uint16)
+            return np.asarray(img)
+    except ValueError as err:
+        if str(err).startswith(f"{path}:"):
+            raise
+        raise ValueError(f"{path}: cannot read image ({err})") from err
+    except (OSError, SyntaxError, Image.DecompressionBombError) as err:
+        raise ValueError(f"{path}: cannot read image ({err})") from err
+
+
+def _read_tiff(path: Path) -> np.ndarray:
+    """Read a single 2-D TIFF image (grey or up to 4 channels, channels first or last) with tifffile."""
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tif:
+            if len(tif.series) == 0:
+                raise ValueError("no image data")
+            series = tif.series[0]
+            axes, shape = series.axes, tuple(series.shape)
+            if len(tif.series) > 1 or (len(tif.pages) > 1 and len(shape) > 3):
+                raise ValueError(f"it holds {max(len(tif.series), len(tif.pages))} images; only single 2-D images")
+            array = series.asarray()
+    except ValueError as err:
+        raise ValueError(f"{path}: cannot read image ({err})") from err
+    except Exception as err:  # tifffile raises many exception types for corrupt files (TiffFileError, struct...)
+        raise ValueError(f"{path}: cannot read image ({type(err).__name__}: {err})") from err
+    return _tiff_to_hwc(array, axes, path)
+
+
+def _tiff_to_hwc(array: np.ndarray, axes: str, path: Path) -> np.ndarray:
+    """Reorder a TIFF array with tifffile ``axes`` (e.g. ``YX``, ``YXS``, ``CYX``) to [H, W] or [H, W, C]."""
+    keep = [i for i, (ax, n) in enumerate(zip(axes, array.shape, strict=True)) if n > 1 or ax in "YX"]
+    array = array.reshape([array.shape[i] for i in keep])
+    axes = "".join(axes[i] for i in keep)
+    if axes == "YX":
+        return array
+    if len(axes) == 3 and axes[1:] == "YX" and axes[0] in "CS" and array.shape[0] <= 4:
+        return np.moveaxis(array, 0, -1)
+    if len(axes) == 3 and axes[:2] == "YX" and axes[2] in "CS" and array.shape[2] <= 4:
+        return array
+    raise ValueError(
+        f"{path}: cannot read image (axes {axes} with shape {tuple(array.shape)}: multi-page, Z/T stacks and "
+        "more than 4 channels are not single 2-D images)"
+    )
+
+
+def image_size(path: str | Path) -> tuple[int, int]:
+    """``(height, width)`` of an image file, read from its header only (no pixel decoding)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: cannot read image (no such file)")
+    if path.suffix.lower() in TIFF_SUFFIXES:
+        import tifffile
+
+        try:
+            with tifffile.TiffFile(path) as tif:
+                series = tif.series[0]
+                dims = dict(zip(series.axes, series.shape, strict=True))
+        except Exception as err:  # corrupt TIFF headers raise many exception types
+            raise ValueError(f"{path}: cannot read image ({type(err).__name__}: {err})") from err
+        if "Y" not in dims or "X" not in dims:
+            raise ValueError(f"{path}: cannot read image (axes {series.axes} have no Y and X)")
+        return int(dims["Y"]), int(dims["X"])
+    from PIL import Image
+
+    try:
+        with Image.open(path) as img:
+            width, height = img.size
+    except (OSError, SyntaxError, ValueError) as err:
+        raise ValueError(f"{path}: cannot read image ({err})") from err
+    return int(height), int(width)

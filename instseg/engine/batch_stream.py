@@ -1,0 +1,140 @@
+"""A resumable, endless stream of training batches whose order depends only on (seed, epoch, rank).
+
+Exact resume needs the data order to be reproducible and the position inside an epoch to be saved. torch's
+``RandomSampler`` draws its order from a generator whose state is not part of any checkpoint, and
+``DistributedSampler`` cannot start mid-epoch, so this module keeps a small sampler whose state is
+``(epoch, batches_done)``: on resume the already-consumed batches are skipped by index, without loading them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from instseg.data.loader import WorkerSeeder
+
+
+class EpochSampler(Sampler[int]):
+    """Indices of one epoch for one rank: a permutation seeded by ``seed + epoch`` (or ``0..n-1``), sharded by rank.
+
+    With ``pad=True`` (training) the order is padded by repeating its start so that every rank gets the same
+    number of indices, as ``DistributedSampler`` does; with ``pad=False`` (evaluation) every image appears once
+    over all ranks. ``set_epoch(epoch, skip)`` selects the epoch and drops its first ``skip`` indices.
+    """
+
+    def __init__(
+        self, size: int, shuffle: bool, seed: int = 0, rank: int = 0, world_size: int = 1, pad: bool = True
+    ) -> None:
+        if size <= 0:
+            raise ValueError("the data set is empty")
+        self.size = size
+        self.shuffle = shuffle
+        self.seed = seed
+        self.rank = rank
+        self.world_size = world_size
+        self.pad = pad
+        self.epoch = 0
+        self.skip = 0
+
+    def set_epoch(self, epoch: int, skip: int = 0) -> None:
+        """Select the epoch whose order to produce and how many of this rank's first indices to leave out."""
+        self.epoch = epoch
+        self.skip = skip
+
+    def rank_indices(self) -> list[int]:
+        """This rank's indices of the current epoch, before skipping."""
+        if self.shuffle:
+            generator = torch.Generator().manual_seed(self.seed + self.epoch)
+            order = torch.randperm(self.size, generator=generator).tolist()
+        else:
+            order = list(range(self.size))
+        if self.pad and self.size % self.world_size:
+            extra = self.world_size - self.size % self.world_size
+            order += (order * (extra // self.size + 1))[:extra]
+        return order[self.rank :: self.world_size]
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.rank_indices()[self.skip :])
+
+    def __len__(self) -> int:
+        return max(0, len(self.rank_indices()) - self.skip)
+
+
+class BatchStream:
+    """Endless iterator over training batches, epoch after epoch, with ``state_dict``/``load_state_dict``.
+
+    Each epoch gets a fresh ``DataLoader``; workers are seeded from ``(seed, rank, epoch, worker)`` by the data
+    package's ``WorkerSeeder``. With ``num_workers=0`` augmentation draws from the global RNGs, which the
+    checkpoint saves, so a resumed run continues bit for bit; with workers, a run resumed mid-epoch re-seeds the
+    workers (same data order, different augmentation draws for the rest of that epoch).
+    Batches keep one size: an epoch drops the last incomplete batch unless a rank has fewer images than that.
+    """
+
+    def __init__(
+        self,
+        dataset: Dataset,
+        batch_size: int,
+        collate_fn: Callable,
+        num_workers: int = 0,
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+        shuffle: bool = True,
+    ) -> None:
+        self.dataset = dataset
+        self.batch_size = batch_size
+        self.collate_fn = collate_fn
+        self.num_workers = num_workers
+        self.seed = seed
+        self.rank = rank
+        self.sampler = EpochSampler(len(dataset), shuffle, seed, rank, world_size, pad=True)  # type: ignore[arg-type]
+        per_rank = len(self.sampler.rank_indices())
+        self.drop_last = per_rank >= batch_size
+        self.batches_per_epoch = per_rank // batch_size if self.drop_last else 1
+        self.epoch = 0
+        self.batches_done = 0
+        self._iterator: Iterator[Any] | None = None
+
+    def state_dict(self) -> dict[str, int]:
+        """Position: the epoch and how many of its batches were consumed."""
+        return {"epoch": self.epoch, "batches_done": self.batches_done}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        """Continue from a saved position (the next batch is the first one not yet consumed)."""
+        self.epoch = int(state["epoch"])
+        self.batches_done = int(state["batches_done"])
+        self._iterator = None
+
+    def _start_epoch(self) -> None:
+        if self.batches_done >= self.batches_per_epoch:
+            self.epoch += 1
+            self.batches_done = 0
+        self.sampler.set_epoch(self.epoch, skip=self.batches_done * self.batch_size)
+        # A private generator keeps DataLoader from drawing its base seed from the global RNG (exact resume).
+        generator = torch.Generator().manual_seed((self.seed * 1_000_003 + self.epoch) * 1_009 + self.rank)
+        loader = DataLoader(
+            self.dataset,
+            batch_size=self.batch_size,
+            sampler=self.sampler,
+            num_workers=self.num_workers,
+            collate_fn=self.collate_fn,
+            drop_last=self.drop_last,
+            generator=generator,
+            pin_memory=torch.cuda.is_available(),
+            worker_init_fn=WorkerSeeder(self.seed, self.rank, self.sampler) if self.num_workers > 0 else None,
+        )
+        self._iterator = iter(loader)
+
+    def __iter__(self) -> BatchStream:
+        return self
+
+    def __next__(self) -> Any:
+        if self._iterator is None or self.batches_done >= self.batches_per_epoch:
+            self._start_epoch()
+        assert self._iterator is not None
+        batch = next(self._iterator)
+        self.batches_done += 1
+        return batch

@@ -1,0 +1,134 @@
+"""Checkpoints: atomic save of the whole training state, safe loading, and rebuilding a model from a file alone.
+
+A checkpoint is a dict of tensors and plain Python values (loadable with ``torch.load(weights_only=True)``):
+  - ``format``: ``"instseg-checkpoint/1"``; ``step``: optimiser steps done; ``config``: the resolved config dict;
+  - ``model``: ``state_dict`` of the raw model; ``ema``: ``{"state", "updates", "decay"}`` or ``None``;
+  - ``optimizer``, ``scheduler``, ``scaler``: their ``state_dict``s (absent in weights-only files);
+  - ``rng``: one ``capture_rng_state()`` per rank; ``data``: the batch stream's ``{"epoch", "batches_done"}``;
+  - ``metrics``: the last evaluation; ``best``: ``{"metric", "value", "step"}``;
+  - ``classes``: ``{"category_ids", "class_names"}`` of the training data (what predictions are labelled with);
+  - ``versions``: instseg and torch versions that wrote it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from instseg.engine.config import Config
+from instseg.engine.config_io import config_from_dict
+
+FORMAT = "instseg-checkpoint/1"
+DEFAULT_WEIGHTS = "default.pt"  # file name of the shipped default model inside ``instseg/weights/``
+
+
+def save_checkpoint(state: dict[str, Any], path: str | Path) -> Path:
+    """Write ``state`` atomically: a temporary file in the same folder, flushed to disk, then ``os.replace``.
+
+    A crash mid-write therefore never leaves a truncated ``last.pt``/``best.pt`` behind.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {"format": FORMAT, "versions": _versions(), **state}
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            torch.save(state, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read a checkpoint with ``weights_only=True`` (no arbitrary code runs); bad files raise ``ValueError``."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"checkpoint {path} does not exist")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:
+        raise ValueError(f"checkpoint {path} cannot be read: {type(err).__name__}: {err}") from err
+    if not isinstance(state, dict) or "model" not in state or "config" not in state:
+        raise ValueError(f"checkpoint {path} is not an instseg checkpoint (needs 'model' and 'config' entries)")
+    return state
+
+
+def checkpoint_config(state: dict[str, Any], source: str = "checkpoint") -> Config:
+    """The ``Config`` stored in a loaded checkpoint."""
+    return config_from_dict(state["config"], source)
+
+
+def import_model_module(module: str | None) -> None:
+    """Import ``model.module`` (a package registering extra models) before ``create_model`` looks the name up."""
+    if module:
+        try:
+            importlib.import_module(module)
+        except ImportError as err:
+            raise ValueError(f"model.module {module!r} cannot be imported: {err}") from err
+
+
+def build_model(cfg: Config) -> nn.Module:
+    """Create the configured model through the registry (after importing ``model.module`` if set)."""
+    from instseg.registry import create_model
+
+    import_model_module(cfg.model.module)
+    return create_model(cfg.model.name, **cfg.model.kwargs)
+
+
+def default_weights_path() -> Path:
+    """Where the shipped default model lives (``instseg/weights/default.pt``)."""
+    return Path(__file__).resolve().parent.parent / "weights" / DEFAULT_WEIGHTS
+
+
+def load_model(path: str | Path | None = None, device: str | torch.device = "cpu", use_ema: bool = True) -> nn.Module:
+    """Rebuild the model a checkpoint was trained as (from its stored config) and load its weights, in eval mode.
+
+    The EMA weights are used when the checkpoint has them (unless ``use_ema=False``); ``path=None`` loads the
+    shipped default model. The model gets ``class_names`` and ``category_ids`` attributes from the training data,
+    so that predictions can be written with the data set's category ids.
+    """
+    if path is None:
+        path = default_weights_path()
+        if not path.is_file():
+            raise ValueError(f"no checkpoint given and the default model {path} is not installed")
+    return model_from_state(load_checkpoint(path), str(path), device, use_ema)
+
+
+def model_from_state(
+    state: dict[str, Any], source: str = "checkpoint", device: str | torch.device = "cpu", use_ema: bool = True
+) -> nn.Module:
+    """``load_model`` for a checkpoint dict already read with ``load_checkpoint``."""
+    cfg = checkpoint_config(state, source)
+    model = build_model(cfg)
+    weights = state["ema"]["state"] if use_ema and state.get("ema") else state["model"]
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as err:
+        raise ValueError(f"checkpoint {source}: weights do not fit model {cfg.model.name!r}: {err}") from err
+    classes = state.get("classes") or {}
+    model.class_names = classes.get("class_names")  # type: ignore[assignment]
+    model.category_ids = classes.get("category_ids")  # type: ignore[assignment]
+    return model.to(device).eval()
+
+
+def export_weights(checkpoint: str | Path, out: str | Path, use_ema: bool = True) -> Path:
+    """A slim copy of a checkpoint for inference (config, classes and weights; no optimiser, RNG or EMA copy)."""
+    state = load_checkpoint(checkpoint)
+    weights = state["ema"]["state"] if use_ema and state.get("ema") else state["model"]
+    keep: dict[str, Any] = {k: state[k] for k in ("step", "config", "metrics", "best", "classes") if k in state}
+    return save_checkpoint({**keep, "model": weights, "ema": None}, out)
+
+
+def _versions() -> dict[str, str]:
+    from instseg import __version__
+
+    return {"instseg": str(__version__), "torch": str(torch.__version__)}  # TorchVersion is not weights_only-safe

@@ -1,0 +1,100 @@
+"""From a ``Config`` to a running ``Trainer``: resolve data paths, build data sets, the model and the evaluator."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+from instseg.engine.config import Config
+
+
+def _split_for(data: Path, split: str | None) -> str | None:
+    """A json path takes no split (``resolve_annotations`` refuses one); a folder takes the configured split."""
+    return None if data.is_file() else split
+
+
+def resolve_data(cfg: Config) -> Config:
+    """A copy of ``cfg`` with absolute data paths, and ``data.val`` set to the training folder when that folder
+    has the ``val_split`` annotation file and no other validation data was named."""
+    from instseg.data.paths import available_splits
+
+    cfg = copy.deepcopy(cfg)
+    d = cfg.data
+    if d.train is None:
+        raise ValueError("no training data: give --data DIR_OR_JSON (or set data.train in the config)")
+    for name in ("train", "images", "val", "val_images"):
+        value = getattr(d, name)
+        if value is not None:
+            setattr(d, name, str(Path(value).expanduser().resolve()))
+    train = Path(d.train)  # type: ignore[arg-type]
+    if d.val is None and d.val_split is not None and train.is_dir() and d.val_split in available_splits(train):
+        d.val = str(train)
+    return cfg
+
+
+def build_datasets(cfg: Config) -> tuple[Any, Any]:
+    """``(train CocoDataset with training augmentation, val CocoDataset with the evaluation resize or None)``."""
+    from instseg.data.coco import CocoDataset
+    from instseg.data.paths import resolve_annotations
+    from instseg.transforms import build_eval_transforms, build_train_transforms
+
+    d = cfg.data
+    train_path = Path(d.train)  # type: ignore[arg-type]
+    ann, images = resolve_annotations(train_path, _split_for(train_path, d.train_split), d.images)
+    train_tf = build_train_transforms(
+        min_size=list(d.train_min_sizes) if d.train_min_sizes else d.min_size,
+        max_size=d.max_size,
+        hflip=d.hflip,
+        vflip=d.vflip,
+        rot90=d.rot90,
+        lsj=d.lsj,
+        scale_range=d.scale_range,
+        color_jitter=d.color_jitter,
+    )
+    train_set = CocoDataset(ann, images, transforms=train_tf, skip_invalid=d.skip_invalid)
+    val_set = None
+    if d.val is not None:
+        val_path = Path(d.val)
+        val_ann, val_images = resolve_annotations(val_path, _split_for(val_path, d.val_split), d.val_images)
+        eval_tf = build_eval_transforms(d.min_size, d.max_size)
+        val_set = CocoDataset(val_ann, val_images, transforms=eval_tf, skip_invalid=d.skip_invalid)
+        if val_set.category_ids != train_set.category_ids:
+            raise ValueError(
+                f"{val_set.ann_file}: categories {val_set.category_ids} differ from the training data's "
+                f"{train_set.category_ids} ({train_set.ann_file})"
+            )
+    return train_set, val_set
+
+
+def with_num_classes(cfg: Config, num_classes: int, source: str) -> Config:
+    """A copy of ``cfg`` whose ``model.kwargs["num_classes"]`` is the data's class count (an explicit, different
+    value raises ``ValueError``)."""
+    given = cfg.model.kwargs.get("num_classes")
+    if given is not None and int(given) != num_classes:
+        raise ValueError(f"{source}: model.kwargs.num_classes={given} but the data set has {num_classes} categories")
+    cfg = copy.deepcopy(cfg)
+    cfg.model.kwargs["num_classes"] = num_classes
+    return cfg
+
+
+def train_from_config(
+    cfg: Config, out_dir: str | Path, device: str = "cpu", resume: bool = False, stop_at: int | None = None
+) -> dict[str, float]:
+    """Train as ``cfg`` says into ``out_dir`` (joining ``torchrun``'s process group if launched by it) and return
+    the last evaluation figures."""
+    from instseg.engine.checkpoint import build_model
+    from instseg.engine.distributed import init_distributed
+    from instseg.engine.rng import seed_everything
+    from instseg.engine.trainer import Trainer
+
+    torch_device = init_distributed(device)
+    cfg = resolve_data(cfg)
+    train_set, val_set = build_datasets(cfg)
+    cfg = with_num_classes(cfg, train_set.num_classes, str(train_set.ann_file))
+    seed_everything(cfg.train.seed)  # identical initial weights on every rank (DDP also broadcasts rank 0's)
+    model = build_model(cfg)
+    if not hasattr(model, "normalize") or not hasattr(model, "postprocess"):
+        raise TypeError(f"model {cfg.model.name!r} is not an InstanceSegmenter (no normalize/postprocess)")
+    trainer = Trainer(cfg, model, train_set, out_dir, torch_device, val_set=val_set)  # type: ignore[arg-type]
+    return trainer.train(resume=resume, stop_at=stop_at)

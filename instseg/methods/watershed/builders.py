@@ -1,0 +1,108 @@
+"""Registered watershed models: ``watershed_unet`` (from scratch), ``watershed_resnet18``, ``watershed_resnet34``."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from instseg.backbones import build_backbone
+from instseg.methods.segmenter import IMAGENET_MEAN, IMAGENET_STD
+from instseg.methods.watershed.head import WatershedHead
+from instseg.methods.watershed.loss import WatershedLoss
+from instseg.methods.watershed.model import UNIT_MEAN, UNIT_STD, WatershedSegmenter
+from instseg.methods.watershed.postprocess import WatershedPostprocessor
+from instseg.necks.unet import SmallUNet, UNet
+from instseg.registry import register_model
+
+
+def build_watershed(
+    network: nn.Module,
+    num_classes: int = 1,
+    min_size: int | None = None,
+    max_size: int | None = None,
+    pretrained: bool = False,
+    norm: str = "bn",
+    fg_threshold: float = 0.5,
+    seed_threshold: float = 0.5,
+    seed_method: str = "threshold",
+    min_area: int = 8,
+    score_threshold: float = 0.5,
+    distance_weight: float = 5.0,
+) -> WatershedSegmenter:
+    """Assemble a ``WatershedSegmenter`` around ``network`` (any module with an ``out_channels`` attribute).
+
+    ``pretrained`` networks get ImageNet normalisation; networks trained from scratch get the microscopy rule
+    (per-image 1..99.8 percentile normalisation, see ``instseg.necks.unet.percentile_normalize``).
+    """
+    head = WatershedHead(int(network.out_channels), num_classes, norm=norm)  # type: ignore[arg-type]
+    post = WatershedPostprocessor(
+        fg_threshold, seed_threshold, seed_method, min_area=min_area, score_threshold=score_threshold
+    )
+    return WatershedSegmenter(
+        network,
+        head,
+        WatershedLoss(distance_weight=distance_weight),
+        post,
+        num_classes=num_classes,
+        pixel_mean=IMAGENET_MEAN if pretrained else UNIT_MEAN,
+        pixel_std=IMAGENET_STD if pretrained else UNIT_STD,
+        percentiles=None if pretrained else (1.0, 99.8),
+        min_size=min_size,
+        max_size=max_size,
+    )
+
+
+@register_model
+def watershed_unet(
+    num_classes: int = 1,
+    min_size: int | None = None,
+    max_size: int | None = None,
+    base_channels: int = 32,
+    depth: int = 4,
+    norm: str = "bn",
+    **options: float | int | str,
+) -> WatershedSegmenter:
+    """Watershed on a U-Net trained from scratch (``depth`` poolings, widths ``base_channels * 2**i``).
+
+    Native resolution by default (``min_size``/``max_size`` None), which suits microscopy; ``options`` go to
+    ``build_watershed`` (thresholds, ``min_area``, ``seed_method``, ``distance_weight``).
+    """
+    network = SmallUNet(3, base_channels, depth, norm)
+    return build_watershed(network, num_classes, min_size, max_size, norm=norm, **options)  # type: ignore[arg-type]
+
+
+def _resnet_watershed(
+    name: str,
+    num_classes: int,
+    min_size: int | None,
+    max_size: int | None,
+    pretrained: bool,
+    options: dict[str, float | int | str],
+) -> WatershedSegmenter:
+    """A ResNet encoder from ``instseg.backbones`` under a U-Net decoder with a full-resolution skip."""
+    backbone = build_backbone(name, pretrained=pretrained)
+    network = UNet(backbone, decoder_channels=[32, 64, 128, 256], full_res_channels=32)
+    return build_watershed(network, num_classes, min_size, max_size, pretrained, **options)  # type: ignore[arg-type]
+
+
+@register_model
+def watershed_resnet18(
+    num_classes: int = 1,
+    min_size: int | None = None,
+    max_size: int | None = None,
+    pretrained: bool = False,
+    **options: float | int | str,
+) -> WatershedSegmenter:
+    """Watershed on a ResNet-18 U-Net (ImageNet weights downloaded by torchvision only if ``pretrained``)."""
+    return _resnet_watershed("resnet18", num_classes, min_size, max_size, pretrained, options)
+
+
+@register_model
+def watershed_resnet34(
+    num_classes: int = 1,
+    min_size: int | None = None,
+    max_size: int | None = None,
+    pretrained: bool = False,
+    **options: float | int | str,
+) -> WatershedSegmenter:
+    """Watershed on a ResNet-34 U-Net (ImageNet weights downloaded by torchvision only if ``pretrained``)."""
+    return _resnet_watershed("resnet34", num_classes, min_size, max_size, pretrained, options)

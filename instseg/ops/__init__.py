@@ -1,0 +1,1 @@
+"""Stateless typed tensor functions shared by every method (boxes, masks, NMS, matching)."""
