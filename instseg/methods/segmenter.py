@@ -52,6 +52,8 @@ class InstanceSegmenter(nn.Module):
         self.min_size = min_size
         self.max_size = max_size
         self.size_divisibility = size_divisibility
+        self.pixel_mean: Tensor
+        self.pixel_std: Tensor
         self.register_buffer("pixel_mean", torch.tensor(pixel_mean, dtype=torch.float32).view(-1, 1, 1), False)
         self.register_buffer("pixel_std", torch.tensor(pixel_std, dtype=torch.float32).view(-1, 1, 1), False)
 

@@ -178,9 +178,10 @@ def percentile_normalize(
     for i, (h, w) in enumerate(image_sizes):
         valid = x[i, :, :h, :w]  # [C, h, w]
         flat = valid.reshape(-1)
-        flat = flat[:: max(1, flat.numel() // max_samples)]
-        n = flat.numel()
-        lo = torch.kthvalue(flat, 1 + round(low / 100.0 * (n - 1))).values
-        hi = torch.kthvalue(flat, 1 + round(high / 100.0 * (n - 1))).values
+        flat = flat[:: max(1, int(flat.numel()) // max_samples)]  # int(): Python ints also while tracing for export
+        n = int(flat.numel())
+        ordered = torch.sort(flat).values  # sort, not kthvalue/quantile: it exports to ONNX (as TopK)
+        lo = ordered[round(low / 100.0 * (n - 1))]
+        hi = ordered[round(high / 100.0 * (n - 1))]
         out[i, :, :h, :w] = (valid - lo) / (hi - lo).clamp(min=eps)
     return out

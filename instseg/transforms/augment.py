@@ -146,17 +146,39 @@ class LargeScaleJitter:
         return f"LargeScaleJitter(size={self.size}, scale_range={self.scale_range}, pad_value={self.pad_value})"
 
 
+def _rot90_boxes(boxes: tv_tensors.BoundingBoxes, k: int) -> tv_tensors.BoundingBoxes:
+    """Boxes (XYXY, exclusive right/bottom edge) after ``torch.rot90(image, k, dims=(-2, -1))``.
+
+    One counter-clockwise quarter turn of an ``(H, W)`` canvas sends pixel ``(r, c)`` to ``(W - 1 - c, r)``, so
+    ``[x0, y0, x1, y1]`` becomes ``[y0, W - x1, y1, W - x0]`` on a ``(W, H)`` canvas. Written out rather than
+    using torchvision's ``rotate`` for boxes, which goes through an affine matrix and leaves 1e-16 residues.
+    """
+    h, w = boxes.canvas_size
+    xyxy = boxes.as_subclass(torch.Tensor)
+    for _ in range(k % 4):
+        x0, y0, x1, y1 = xyxy.unbind(-1)
+        xyxy = torch.stack([y0, w - x1, y1, w - x0], dim=-1)
+        h, w = w, h
+    return tv_tensors.BoundingBoxes(xyxy, format="XYXY", canvas_size=(h, w))
+
+
 class RandomRot90:
     """Rotate by 0, 90, 180 or 270 degrees (uniformly): microscopy has no preferred orientation.
 
-    torchvision's ``rotate`` with ``expand=True`` is exact (a transpose/flip, no resampling) at multiples of 90.
+    ``torch.rot90`` moves pixels exactly (no resampling); boxes follow by formula (``_rot90_boxes``).
     """
 
     def __call__(self, sample: Sample) -> Sample:
         k = int(torch.randint(4, (1,)))
         if k == 0:
             return sample
-        return _map_spatial(sample, lambda _, x: F.rotate(x, 90.0 * k, expand=True))
+
+        def rotate(key: str, x: Any) -> Any:
+            if key == "boxes":
+                return _rot90_boxes(x, k)
+            return tv_tensors.wrap(torch.rot90(x.as_subclass(torch.Tensor), k, dims=(-2, -1)), like=x)
+
+        return _map_spatial(sample, rotate)
 
     def __repr__(self) -> str:
         return "RandomRot90()"
