@@ -4,7 +4,8 @@ Both models get torchvision's randomly initialised weights (mapped onto instseg'
 640x640 image, ``box_score_thresh=0`` and the same detection cap, so both return exactly ``--detections``
 objects and do the same head and pasting work. Timed end to end, pre- and post-processing included: numpy
 uint8 image in, thresholded full-image masks out. Prints the median of ``--runs`` timed runs after warm-up
-(runs alternate between the two models so that load changes on the machine hit both alike) and the ratio
+(runs alternate between the two models, in alternating order, so that load changes on the machine and
+cache effects hit both alike) and the ratio
 instseg / torchvision (goal: <= 1.0).
 
     python benchmarks/latency.py --threads 2
@@ -22,7 +23,7 @@ import torch
 from torchvision.models.detection import maskrcnn_resnet50_fpn
 
 import instseg
-from instseg.methods.mask_rcnn import load_torchvision_weights
+from instseg.methods.mask_rcnn import MaskRCNN, load_torchvision_weights
 
 
 def _timed(fn: Callable[[], int]) -> tuple[float, int]:
@@ -35,7 +36,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     """Run the benchmark and print its table; returns the medians (seconds) and the ratio."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", type=int, default=640, help="image side in pixels (no resize in either model)")
-    parser.add_argument("--runs", type=int, default=10, help="timed runs per model (median reported)")
+    parser.add_argument("--runs", type=int, default=20, help="timed runs per model (median reported)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed runs per model first")
     parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
     parser.add_argument("--detections", type=int, default=100, help="detections per image, forced in both models")
@@ -52,6 +53,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     torch.manual_seed(0)
     reference = maskrcnn_resnet50_fpn(weights=None, weights_backbone=None, num_classes=91, **settings).eval()
     ours = instseg.create_model("mask_rcnn_resnet50_fpn", num_classes=90, **settings)
+    assert isinstance(ours, MaskRCNN)
     load_torchvision_weights(ours, reference.state_dict())
     ours.eval()
     image = np.random.default_rng(0).integers(0, 256, (args.size, args.size, 3), dtype=np.uint8)
@@ -71,8 +73,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         for _ in range(args.warmup):
             fn()
     times: dict[str, list[float]] = {name: [] for name in runners}
-    for _ in range(args.runs):
-        for name, fn in runners.items():
+    for run in range(args.runs):
+        # alternate which model goes first, so that neither always runs on the caches the other left
+        for name, fn in list(runners.items())[:: 1 if run % 2 == 0 else -1]:
             seconds, count = _timed(fn)
             if count != args.detections:
                 raise RuntimeError(f"{name} returned {count} detections, expected {args.detections}")

@@ -28,8 +28,8 @@ class TimmBackbone(Backbone):
 
     ``forward(Tensor[B, 3, H, W]) -> {"c2", ...}``: level names are ``c{log2(stride)}`` so a stride-8 map is
     ``c3`` whatever the network. ``out_indices`` picks timm's feature levels (default: the last four, which for
-    most CNNs are strides 4..32). Norm layers stay timm's (trainable BatchNorm for most CNNs); pass
-    ``norm_layer=...`` through ``timm_kwargs`` for models that accept it.
+    most CNNs are strides 4..32; negative indices count from the end, as timm >= 1.0 allows). Norm layers stay
+    timm's (trainable BatchNorm for most CNNs); pass ``norm_layer=...`` through ``timm_kwargs`` where accepted.
     """
 
     def __init__(
@@ -40,18 +40,13 @@ class TimmBackbone(Backbone):
         **timm_kwargs: Any,
     ) -> None:
         timm = import_timm()
-        if out_indices is None:
-            # ask timm how many levels the model has, then keep the last four (or all if fewer)
-            probe = timm.create_model(name, features_only=True, pretrained=False, **timm_kwargs)
-            count = len(probe.feature_info)
-            out_indices = list(range(max(0, count - 4), count))
-            del probe
+        indices = tuple(out_indices) if out_indices is not None else (-4, -3, -2, -1)  # negative: from the end
         try:
-            net = timm.create_model(
-                name, features_only=True, pretrained=pretrained, out_indices=tuple(out_indices), **timm_kwargs
-            )
+            net = timm.create_model(name, features_only=True, pretrained=pretrained, out_indices=indices, **timm_kwargs)
         except RuntimeError as err:  # timm raises RuntimeError for unknown model names
-            raise ValueError(f"backbones/timm_features.py: timm cannot build {name!r} with features_only: {err}") from err
+            raise ValueError(
+                f"backbones/timm_features.py: timm cannot build {name!r} with features_only: {err}"
+            ) from err
         channels = [int(c) for c in net.feature_info.channels()]
         strides = [int(s) for s in net.feature_info.reduction()]
         names = [f"c{max(1, s.bit_length() - 1)}" for s in strides]

@@ -14,17 +14,13 @@ app = typer.Typer(
     add_completion=False,
 )
 
-for name, command in [
-    ("train", train.train),
-    ("eval", eval.eval_command),
-    ("predict", predict.predict),
-    ("models", models.models),
-    ("info", info.info),
-    ("convert", convert.convert),
-    ("viz", viz.viz),
-]:
-    app.command(name, help=command.__doc__)(command)
-
+app.command("train", help=train.train.__doc__)(train.train)
+app.command("eval", help=eval.eval_command.__doc__)(eval.eval_command)
+app.command("predict", help=predict.predict.__doc__)(predict.predict)
+app.command("models", help=models.models.__doc__)(models.models)
+app.command("info", help=info.info.__doc__)(info.info)
+app.command("convert", help=convert.convert.__doc__)(convert.convert)
+app.command("viz", help=viz.viz.__doc__)(viz.viz)
 
 if __name__ == "__main__":
     app()

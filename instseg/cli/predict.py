@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
+
+if TYPE_CHECKING:
+    from instseg.structures import Instances
 
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".safetensors")
 
 
 def predict(
-    inputs: list[str] = typer.Argument(..., help="[CHECKPOINT] then images, folders or glob patterns."),
+    inputs: list[str] | None = typer.Argument(None, help="[CHECKPOINT] then images, folders or glob patterns."),
     out: Path = typer.Option(Path("predictions"), "--out", "-o", help="Output folder."),
     data: Path | None = typer.Option(None, "--data", help="Predict every image of this COCO json (keeps its ids)."),
     images: Path | None = typer.Option(None, "--images", help="Image folder for --data (default: sibling images/)."),
@@ -20,6 +24,7 @@ def predict(
     label_maps: bool = typer.Option(True, "--label-maps/--no-label-maps", help="Write 16-bit label-map PNGs."),
 ) -> None:
     """Segment images with a checkpoint (or the shipped default model): COCO results json, label maps, overlays."""
+    import numpy as np
     from rich.console import Console
     from rich.progress import track
 
@@ -32,7 +37,14 @@ def predict(
     from instseg.viz.overlay import draw_instances
 
     console = Console(stderr=True)
+
+    def label_map_array(instances: Instances) -> np.ndarray:
+        """16-bit label map (32-bit beyond 65535 objects) for saving."""
+        label_map = instances_to_label_map(instances).numpy()
+        return label_map.astype(np.uint16 if len(instances) < 65536 else np.uint32)
+
     checkpoint: Path | None = None
+    inputs = list(inputs or [])
     if inputs and inputs[0].lower().endswith(CHECKPOINT_SUFFIXES):
         checkpoint = Path(inputs[0])
         inputs = inputs[1:]
@@ -61,7 +73,7 @@ def predict(
         (out / "labels").mkdir(exist_ok=True)
     if overlays:
         (out / "overlays").mkdir(exist_ok=True)
-    predictor = Predictor(model, device=device, score_thr=score_thr)
+    predictor = Predictor(model, device=device, score_thr=score_thr)  # type: ignore[arg-type]
     results, done, failed = [], [], []
     for image_id, path in track(jobs, description="predicting", console=console, disable=len(jobs) < 2):
         try:
@@ -74,7 +86,7 @@ def predict(
         results.extend(instances.to_coco(image_id, category_ids))
         done.append((image_id, path, instances.image_size))
         if label_maps:
-            save_label_map(instances_to_label_map(instances), out / "labels" / f"{path.stem}.png")
+            save_label_map(label_map_array(instances), out / "labels" / f"{path.stem}.png")
         if overlays:
             from PIL import Image
 

@@ -7,6 +7,7 @@ A checkpoint is a dict of tensors and plain Python values (loadable with ``torch
   - ``rng``: one ``capture_rng_state()`` per rank; ``data``: the batch stream's ``{"epoch", "batches_done"}``;
   - ``metrics``: the last evaluation; ``best``: ``{"metric", "value", "step"}``;
   - ``classes``: ``{"category_ids", "class_names"}`` of the training data (what predictions are labelled with);
+  - ``rebuild_kwargs``: builder kwargs that rebuild the architecture without downloading pretrained weights;
   - ``versions``: instseg and torch versions that wrote it.
 """
 
@@ -108,6 +109,8 @@ def model_from_state(
 ) -> nn.Module:
     """``load_model`` for a checkpoint dict already read with ``load_checkpoint``."""
     cfg = checkpoint_config(state, source)
+    # builders that fetch pretrained weights record kwargs that rebuild the same architecture offline
+    cfg.model.kwargs = {**cfg.model.kwargs, **(state.get("rebuild_kwargs") or {})}
     model = build_model(cfg)
     weights = state["ema"]["state"] if use_ema and state.get("ema") else state["model"]
     try:
@@ -124,7 +127,9 @@ def export_weights(checkpoint: str | Path, out: str | Path, use_ema: bool = True
     """A slim copy of a checkpoint for inference (config, classes and weights; no optimiser, RNG or EMA copy)."""
     state = load_checkpoint(checkpoint)
     weights = state["ema"]["state"] if use_ema and state.get("ema") else state["model"]
-    keep: dict[str, Any] = {k: state[k] for k in ("step", "config", "metrics", "best", "classes") if k in state}
+    keep: dict[str, Any] = {
+        k: state[k] for k in ("step", "config", "rebuild_kwargs", "metrics", "best", "classes") if k in state
+    }
     return save_checkpoint({**keep, "model": weights, "ema": None}, out)
 
 

@@ -50,12 +50,13 @@ class DataConfig:
     val_split: str | None = "val"
     val_images: str | None = None
     min_size: int | None = 512
-    max_size: int = 1024
+    max_size: int | None = 1024
     train_min_sizes: tuple[int, ...] = ()
     hflip: bool = True
     vflip: bool = False
     rot90: bool = False
     lsj: int | None = None
+    crop: int | None = None
     scale_range: tuple[float, float] = (0.1, 2.0)
     color_jitter: float = 0.0
     skip_invalid: bool = False
@@ -143,11 +144,13 @@ def validate_config(cfg: Config, source: str = "config") -> None:
         (d.batch_size >= 1 and d.val_batch_size >= 1, "data.batch_size and data.val_batch_size must be >= 1"),
         (d.num_workers >= 0, f"data.num_workers must be >= 0, got {d.num_workers}"),
         (
-            d.max_size >= 1 and (d.min_size is None or 1 <= d.min_size <= d.max_size),
-            f"need 1 <= data.min_size <= data.max_size (or min_size None), got {d.min_size}, {d.max_size}",
+            (d.max_size is None or d.max_size >= 1)
+            and (d.min_size is None or (d.min_size >= 1 and (d.max_size is None or d.min_size <= d.max_size))),
+            f"need 1 <= data.min_size <= data.max_size (either may be None), got {d.min_size}, {d.max_size}",
         ),
         (all(s >= 1 for s in d.train_min_sizes), f"data.train_min_sizes must be positive, got {d.train_min_sizes}"),
         (d.lsj is None or d.lsj >= 32, f"data.lsj must be None or >= 32, got {d.lsj}"),
+        (d.crop is None or d.crop >= 16, f"data.crop must be None or >= 16, got {d.crop}"),
         (d.color_jitter >= 0, f"data.color_jitter must be >= 0, got {d.color_jitter}"),
         (cfg.eval.max_dets >= 1, f"eval.max_dets must be >= 1, got {cfg.eval.max_dets}"),
         (bool(cfg.model.name), "model.name must not be empty"),

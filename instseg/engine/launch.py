@@ -42,17 +42,25 @@ def build_datasets(cfg: Config) -> tuple[Any, Any]:
     d = cfg.data
     train_path = Path(d.train)  # type: ignore[arg-type]
     ann, images = resolve_annotations(train_path, _split_for(train_path, d.train_split), d.images)
+    cropping = d.crop is not None
     train_tf = build_train_transforms(
-        min_size=list(d.train_min_sizes) if d.train_min_sizes else d.min_size,
-        max_size=d.max_size,
+        min_size=None if cropping else (list(d.train_min_sizes) if d.train_min_sizes else d.min_size),
+        max_size=None if cropping else d.max_size,
         hflip=d.hflip,
         vflip=d.vflip,
         rot90=d.rot90,
-        lsj=d.lsj,
+        lsj=None if cropping else d.lsj,
         scale_range=d.scale_range,
         color_jitter=d.color_jitter,
     )
-    train_set = CocoDataset(ann, images, transforms=train_tf, skip_invalid=d.skip_invalid)
+    train_set: Any
+    if cropping:
+        from instseg.data.crop_sampling import RandomCropDataset
+
+        base = CocoDataset(ann, images, skip_invalid=d.skip_invalid)
+        train_set = RandomCropDataset(base, int(d.crop), d.scale_range, transforms=train_tf)  # type: ignore[arg-type]
+    else:
+        train_set = CocoDataset(ann, images, transforms=train_tf, skip_invalid=d.skip_invalid)
     val_set = None
     if d.val is not None:
         val_path = Path(d.val)

@@ -132,6 +132,7 @@ class Trainer:
         return {
             "step": self.step,
             "config": config_to_dict(self.cfg),
+            "rebuild_kwargs": dict(getattr(self.model, "rebuild_kwargs", None) or {}),
             "model": self.model.state_dict(),
             "ema": self.ema.state_dict() if self.ema is not None else None,
             "optimizer": self.optimizer.state_dict(),

@@ -165,4 +165,3 @@ def predict_tiled(
         np.asarray(labels, dtype=np.int64),
         np.asarray(scores, dtype=np.float32),
     )
-

@@ -12,8 +12,6 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from instseg.structures import Instances
-
 
 def save_label_map(label_map: np.ndarray, path: Path) -> None:
     """Save a label map as 16-bit PNG (or 32-bit TIFF when it needs more than 16 bits)."""

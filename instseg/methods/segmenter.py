@@ -9,21 +9,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from instseg.ops.resize import resized_shape
 from instseg.structures import ImageBatch, Instances
 
 # ImageNet statistics on the 0..255 scale: what pretrained backbones expect.
 IMAGENET_MEAN = (123.675, 116.28, 103.53)
 IMAGENET_STD = (58.395, 57.12, 57.375)
-
-
-def resized_shape(height: int, width: int, min_size: int | None, max_size: int | None) -> tuple[int, int]:
-    """Shape after scaling the short side to ``min_size`` while keeping the long side <= ``max_size``."""
-    scale = 1.0
-    if min_size is not None:
-        scale = min_size / min(height, width)
-    if max_size is not None and max(height, width) * scale > max_size:
-        scale = max_size / max(height, width)
-    return max(1, round(height * scale)), max(1, round(width * scale))
 
 
 class InstanceSegmenter(nn.Module):
@@ -86,7 +77,7 @@ class InstanceSegmenter(nn.Module):
             new_h, new_w = resized_shape(h, w, self.min_size, self.max_size)
             x = image.to(device=device, dtype=torch.float32)
             if (new_h, new_w) != (h, w):
-                x = F.interpolate(x[None], size=(new_h, new_w), mode="bilinear", align_corners=False)[0]
+                x = F.interpolate(x[None], size=(new_h, new_w), mode="bilinear", align_corners=False, antialias=True)[0]
             tensors.append((x - self.pixel_mean) / self.pixel_std)
         return ImageBatch.from_tensors(tensors, self.size_divisibility, 0.0, originals)
 

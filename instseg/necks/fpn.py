@@ -36,7 +36,10 @@ class FPN(nn.Module):
         self.in_names = list(in_names)
         self.out_channels = out_channels
         self.fpn = FeaturePyramidNetwork(
-            list(in_channels), out_channels, extra_blocks=LastLevelMaxPool() if top_pool else None, norm_layer=norm_layer
+            list(in_channels),
+            out_channels,
+            extra_blocks=LastLevelMaxPool() if top_pool else None,
+            norm_layer=norm_layer,
         )
         self.feature_names = [("p" + n[1:]) if n.startswith("c") else f"p_{n}" for n in self.in_names]
         self.feature_strides = list(in_strides)

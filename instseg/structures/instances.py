@@ -37,7 +37,9 @@ class Instances:
         if masks is not None:
             masks = masks.bool()
             if masks.dim() != 3 or tuple(masks.shape[1:]) != self.image_size:
-                raise ValueError(f"masks must be [N, {self.image_size[0]}, {self.image_size[1]}], got {tuple(masks.shape)}")
+                raise ValueError(
+                    f"masks must be [N, {self.image_size[0]}, {self.image_size[1]}], got {tuple(masks.shape)}"
+                )
             if boxes is None:
                 boxes = masks_to_boxes(masks)
         if boxes is None:
@@ -149,7 +151,7 @@ class Instances:
             if len(self) == 0:
                 masks = self.masks.new_zeros((0, *new_size))
             else:
-                masks = F.interpolate(self.masks[None].float(), size=new_size, mode="nearest")[0] > 0.5
+                masks = F.interpolate(self.masks[None].float(), size=new_size, mode="nearest-exact")[0] > 0.5
                 boxes = masks_to_boxes(masks)
         return Instances(new_size, boxes=boxes, labels=self.labels, masks=masks, scores=self.scores)
 

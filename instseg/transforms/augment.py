@@ -17,6 +17,7 @@ from torchvision import tv_tensors
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 
+from instseg.ops.resize import resized_shape as short_side_shape
 from instseg.transforms.joint import JointPipeline, JointStep, Sample, sample_size
 
 _SPATIAL_KEYS = ("image", "masks", "boxes")
@@ -29,20 +30,6 @@ def _map_spatial(sample: Sample, fn: Callable[[str, Any], Any]) -> Sample:
         if key in sample:
             out[key] = fn(key, sample[key])
     return out
-
-
-def short_side_shape(height: int, width: int, min_size: int | None, max_size: int | None) -> tuple[int, int]:
-    """Shape with the short side at ``min_size`` and the long side at most ``max_size`` (aspect kept).
-
-    The same rule (and rounding) as ``instseg.methods.segmenter.resized_shape``, which a model applies at
-    inference; it is restated here so that importing transforms does not import every method package.
-    """
-    scale = 1.0
-    if min_size is not None:
-        scale = min_size / min(height, width)
-    if max_size is not None and max(height, width) * scale > max_size:
-        scale = max_size / max(height, width)
-    return max(1, round(height * scale)), max(1, round(width * scale))
 
 
 def _resize_masks(masks: tv_tensors.Mask, size: tuple[int, int]) -> tv_tensors.Mask:

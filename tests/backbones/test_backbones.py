@@ -95,3 +95,27 @@ def test_bad_choices_raise() -> None:
         build_backbone("resnet18", pretrained=True, norm="gn")  # raised before any download
     with pytest.raises(ValueError, match="trainable_layers"):
         build_backbone("resnet18", trainable_layers=6)
+
+
+def test_pretrained_weights_load_into_frozen_norms(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ImageNet path without a download: torchvision's weight loader is handed a local state dict."""
+    import torchvision.models._api as tv_api
+    from torchvision.models import mobilenet_v3_large, resnet18
+
+    torch.manual_seed(0)
+    fake = {"resnet18": resnet18().state_dict(), "mobilenet": mobilenet_v3_large().state_dict()}
+    urls: list[str] = []
+
+    def fake_loader(url: str, *args: object, **kwargs: object) -> dict[str, torch.Tensor]:
+        urls.append(url)
+        return fake["resnet18" if "resnet18" in url else "mobilenet"]
+
+    monkeypatch.setattr(tv_api, "load_state_dict_from_url", fake_loader)
+    backbone = build_backbone("resnet18", pretrained=True)
+    assert isinstance(backbone.bn1, FrozenBatchNorm2d)  # default norm with weights
+    assert torch.equal(backbone.layer4[0].conv1.weight, fake["resnet18"]["layer4.0.conv1.weight"])
+    assert torch.equal(backbone.bn1.running_var, fake["resnet18"]["bn1.running_var"])
+    assert not backbone.layer1[0].conv1.weight.requires_grad and backbone.layer2[0].conv1.weight.requires_grad
+    mobile = build_backbone("mobilenet_v3_large", pretrained=True)
+    assert torch.equal(mobile.stages[0][0][0].weight, fake["mobilenet"]["features.0.0.weight"])
+    assert len(urls) == 2

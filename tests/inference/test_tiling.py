@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 import torch
@@ -42,7 +44,7 @@ def disc_image(size: int, count: int, seed: int) -> np.ndarray:
 def test_tile_starts_cover_the_image_with_overlap() -> None:
     starts = tile_starts(1000, 256, 64)
     assert starts[0] == 0 and starts[-1] == 1000 - 256
-    assert all(b - a <= 256 - 64 for a, b in zip(starts, starts[1:], strict=False))
+    assert all(b - a <= 256 - 64 for a, b in itertools.pairwise(starts))
     assert tile_starts(100, 256, 64) == [0]
     with pytest.raises(ValueError, match="larger than the overlap"):
         tile_starts(1000, 64, 64)

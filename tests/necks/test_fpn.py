@@ -22,7 +22,9 @@ def test_fpn_levels_follow_the_backbone() -> None:
 
 def test_fpn_without_top_pool_and_with_norm() -> None:
     feats = {"c3": torch.rand(1, 8, 16, 16), "c4": torch.rand(1, 16, 8, 8)}
-    neck = FPN(["c3", "c4"], [8, 16], [8, 16], out_channels=8, top_pool=False, norm_layer=lambda c: torch.nn.GroupNorm(4, c))
+    neck = FPN(
+        ["c3", "c4"], [8, 16], [8, 16], out_channels=8, top_pool=False, norm_layer=lambda c: torch.nn.GroupNorm(4, c)
+    )
     out = neck(feats)
     assert list(out) == ["p3", "p4"] and neck.feature_strides == [8, 16]
     assert out["p3"].shape == (1, 8, 16, 16)

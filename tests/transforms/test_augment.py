@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from instseg.methods.segmenter import resized_shape
 from instseg.ops.boxes import masks_to_boxes
+from instseg.ops.resize import resized_shape
 from instseg.structures import Instances
 from instseg.transforms import (
     JointPipeline,

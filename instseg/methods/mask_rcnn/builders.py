@@ -127,6 +127,22 @@ def build_mask_rcnn(
     )
 
 
+def _backbone_choices(pretrained: bool, norm: str | None, trainable_layers: int | None) -> dict[str, Any]:
+    """Resolved backbone norm and trainable stages: frozen BatchNorm and the top three stages trained when starting
+    from trained weights, trainable BatchNorm and every stage from scratch (torchvision's detection recipe)."""
+    return {
+        "norm": norm if norm is not None else ("frozen_bn" if pretrained else "bn"),
+        "trainable_layers": trainable_layers if trainable_layers is not None else (3 if pretrained else 5),
+    }
+
+
+def _offline(model: MaskRCNN, **kwargs: Any) -> MaskRCNN:
+    """Record on ``model`` the builder keyword arguments that rebuild the same architecture without fetching any
+    weights (``rebuild_kwargs``), so that a checkpoint can be loaded on a machine without internet."""
+    model.rebuild_kwargs = {**kwargs, "pretrained_backbone": False}
+    return model
+
+
 @register_model
 def mask_rcnn_resnet50_fpn(
     num_classes: int = 80,
@@ -143,18 +159,13 @@ def mask_rcnn_resnet50_fpn(
     predictors start fresh (fine-tuning)."""
     if weights not in (None, "coco"):
         raise ValueError(f"mask_rcnn/builders.py: weights must be None or 'coco', got {weights!r}")
-    trained = pretrained_backbone or weights == "coco"
+    choices = _backbone_choices(pretrained_backbone or weights == "coco", norm, trainable_layers)
     # the COCO checkpoint replaces the backbone too, so ImageNet weights are not fetched for it
-    backbone = build_backbone(
-        "resnet50",
-        pretrained=pretrained_backbone and weights is None,
-        norm=norm if norm is not None else ("frozen_bn" if trained else "bn"),
-        trainable_layers=trainable_layers if trainable_layers is not None else (3 if trained else 5),
-    )
+    backbone = build_backbone("resnet50", pretrained=pretrained_backbone and weights is None, **choices)
     model = build_mask_rcnn(backbone, num_classes, min_size, max_size, **options)
     if weights == "coco":
         mask_rcnn_weights.load_torchvision_weights(model, mask_rcnn_weights.coco_state_dict())
-    return model
+    return _offline(model, num_classes=num_classes, min_size=min_size, max_size=max_size, **choices, **options)
 
 
 @register_model
@@ -168,8 +179,10 @@ def mask_rcnn_resnet18_fpn(
     **options: Any,
 ) -> MaskRCNN:
     """Mask R-CNN, ResNet-18-FPN: a light model that trains from scratch on small data sets."""
-    backbone = build_backbone("resnet18", pretrained_backbone, norm, trainable_layers)
-    return build_mask_rcnn(backbone, num_classes, min_size, max_size, **options)
+    choices = _backbone_choices(pretrained_backbone, norm, trainable_layers)
+    backbone = build_backbone("resnet18", pretrained=pretrained_backbone, **choices)
+    model = build_mask_rcnn(backbone, num_classes, min_size, max_size, **options)
+    return _offline(model, num_classes=num_classes, min_size=min_size, max_size=max_size, **choices, **options)
 
 
 @register_model
@@ -183,8 +196,10 @@ def mask_rcnn_mobilenetv3_fpn(
     **options: Any,
 ) -> MaskRCNN:
     """Mask R-CNN, MobileNetV3-Large-FPN (strides 4..32 + pooled top): for CPUs and small devices."""
-    backbone = build_backbone("mobilenet_v3_large", pretrained_backbone, norm, trainable_layers)
-    return build_mask_rcnn(backbone, num_classes, min_size, max_size, **options)
+    choices = _backbone_choices(pretrained_backbone, norm, trainable_layers)
+    backbone = build_backbone("mobilenet_v3_large", pretrained=pretrained_backbone, **choices)
+    model = build_mask_rcnn(backbone, num_classes, min_size, max_size, **options)
+    return _offline(model, num_classes=num_classes, min_size=min_size, max_size=max_size, **choices, **options)
 
 
 @register_model
@@ -201,7 +216,16 @@ def mask_rcnn_timm_fpn(
     """Mask R-CNN on any timm ``features_only`` model (``backbone`` is its timm name; needs ``pip install timm``).
     ``out_indices`` picks timm's feature levels (default the last four); ``timm_kwargs`` go to
     ``timm.create_model``."""
-    body = build_backbone(
-        f"timm:{backbone}", pretrained=pretrained_backbone, out_indices=out_indices, **dict(timm_kwargs or {})
+    extra = dict(timm_kwargs or {})
+    body = build_backbone(f"timm:{backbone}", pretrained=pretrained_backbone, out_indices=out_indices, **extra)
+    model = build_mask_rcnn(body, num_classes, min_size, max_size, **options)
+    return _offline(
+        model,
+        backbone=backbone,
+        num_classes=num_classes,
+        min_size=min_size,
+        max_size=max_size,
+        out_indices=out_indices,
+        timm_kwargs=extra,
+        **options,
     )
-    return build_mask_rcnn(body, num_classes, min_size, max_size, **options)

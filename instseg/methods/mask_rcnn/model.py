@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -35,6 +36,10 @@ class MaskRCNN(InstanceSegmenter):
         size), ``num_detections`` Tensor[B] int64 (how many of the D rows belong to each image).
     ``loss`` weights the ``loss_*`` entries; ``postprocess`` scales boxes to ``images.original_sizes``, pastes the
     masks there (torchvision's ``paste_masks_in_image``) and thresholds them at ``mask_threshold``.
+
+    The registered builders set ``rebuild_kwargs``: keyword arguments for the same builder that rebuild this exact
+    architecture (resolved norm, frozen stages) without fetching pretrained or COCO weights, which is what
+    loading a checkpoint needs, possibly on a machine without internet.
     """
 
     def __init__(
@@ -58,6 +63,7 @@ class MaskRCNN(InstanceSegmenter):
         self.roi_heads = roi_heads
         self.mask_threshold = mask_threshold
         self.loss_weights = dict(loss_weights or {})
+        self.rebuild_kwargs: dict[str, Any] = {}
 
     # -- step 1 -----------------------------------------------------------------------------------
     def forward(self, images: ImageBatch, targets: list[Instances] | None = None) -> dict[str, Tensor]:

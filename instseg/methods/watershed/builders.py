@@ -27,11 +27,14 @@ def build_watershed(
     min_area: int = 8,
     score_threshold: float = 0.5,
     distance_weight: float = 5.0,
+    per_image_normalization: bool = True,
 ) -> WatershedSegmenter:
     """Assemble a ``WatershedSegmenter`` around ``network`` (any module with an ``out_channels`` attribute).
 
     ``pretrained`` networks get ImageNet normalisation; networks trained from scratch get the microscopy rule
-    (per-image 1..99.8 percentile normalisation, see ``instseg.necks.unet.percentile_normalize``).
+    (per-image 1..99.8 percentile normalisation, see ``instseg.necks.unet.percentile_normalize``) unless
+    ``per_image_normalization=False``, which keeps the fixed 0..255 -> 0..1 scaling: tiles of one large image
+    then see the same intensities, and an empty dark image is not stretched until its noise looks like cells.
     """
     head = WatershedHead(int(network.out_channels), num_classes, norm=norm)  # type: ignore[arg-type]
     post = WatershedPostprocessor(
@@ -45,7 +48,7 @@ def build_watershed(
         num_classes=num_classes,
         pixel_mean=IMAGENET_MEAN if pretrained else UNIT_MEAN,
         pixel_std=IMAGENET_STD if pretrained else UNIT_STD,
-        percentiles=None if pretrained else (1.0, 99.8),
+        percentiles=None if pretrained or not per_image_normalization else (1.0, 99.8),
         min_size=min_size,
         max_size=max_size,
     )
