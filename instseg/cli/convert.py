@@ -6,13 +6,9 @@ from pathlib import Path
 
 import typer
 
+from instseg.cli.errors import fail
+
 MAX_SKIPPED_SHOWN = 20
-
-
-def _fail(message: str) -> typer.Exit:
-    """Print ``message`` on stderr and return the exit to raise (code 1)."""
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code=1)
 
 
 def convert(
@@ -41,7 +37,7 @@ def convert(
                 from_format.lower(), to_format.lower(), src, dst, split, images, skip_invalid, link, tolerance
             )
     except ValueError as err:
-        raise _fail(str(err)) from err
+        raise fail(str(err)) from err
     for message in report.skipped[:MAX_SKIPPED_SHOWN]:
         console.print(f"[yellow]skipped[/yellow] {message}", highlight=False)
     if len(report.skipped) > MAX_SKIPPED_SHOWN:

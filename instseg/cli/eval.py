@@ -8,13 +8,9 @@ from typing import Any
 
 import typer
 
+from instseg.cli.errors import fail
+
 AP_ROWS = ("AP", "AP50", "AP75", "APs", "APm", "APl")
-
-
-def _fail(message: str) -> typer.Exit:
-    """Print ``message`` on stderr and return the exit to raise (code 1)."""
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code=1)
 
 
 def _from_checkpoint(
@@ -24,13 +20,13 @@ def _from_checkpoint(
     try:
         from instseg.engine.evaluate import evaluate_checkpoint
     except ImportError as err:
-        raise _fail(f"evaluating a checkpoint needs instseg.engine.evaluate, which failed to import ({err})") from err
+        raise fail(f"evaluating a checkpoint needs instseg.engine.evaluate, which failed to import ({err})") from err
     try:
         from instseg.data.paths import resolve_annotations
     except ImportError as err:
-        raise _fail(f"resolving --data needs instseg.data.paths, which failed to import ({err})") from err
+        raise fail(f"resolving --data needs instseg.data.paths, which failed to import ({err})") from err
     if not checkpoint.is_file():
-        raise _fail(f"{checkpoint}: checkpoint file not found")
+        raise fail(f"{checkpoint}: checkpoint file not found")
     ann_file, images_dir = resolve_annotations(data, split, images)
     if device == "auto":
         import torch
@@ -102,7 +98,7 @@ def eval_command(
         try:
             metrics = _from_checkpoint(checkpoint, data, split, images, max_dets, score_thr, device)
         except ValueError as err:
-            raise _fail(str(err)) from err
+            raise fail(str(err)) from err
     else:
         if gt is None or pred is None:
             raise typer.BadParameter("give --gt ANN.json and --pred RESULTS.json, or a CHECKPOINT with --data")
@@ -112,7 +108,7 @@ def eval_command(
         try:
             metrics = evaluate_results(gt, load_results(pred), max_dets=max_dets, score_thr=score_thr, source=str(pred))
         except ValueError as err:
-            raise _fail(str(err)) from err
+            raise fail(str(err)) from err
     text = json.dumps(metrics, indent=2)
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)

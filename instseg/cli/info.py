@@ -8,14 +8,10 @@ from typing import Any
 
 import typer
 
+from instseg.cli.errors import fail
+
 MAX_FAULTS_SHOWN = 10
 MAX_SIZES_SHOWN = 20
-
-
-def _fail(message: str) -> typer.Exit:
-    """Print ``message`` on stderr and return the exit to raise (code 1)."""
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code=1)
 
 
 def _print_tables(stats: dict[str, Any]) -> None:
@@ -76,7 +72,7 @@ def info(
     from instseg.data.statistics import dataset_statistics
 
     if (annotations is None) == (data is None):
-        raise _fail("give either an annotation json file or --data DIR (with --split)")
+        raise fail("give either an annotation json file or --data DIR (with --split)")
     source = annotations if annotations is not None else data
     assert source is not None
     try:
@@ -90,7 +86,7 @@ def info(
             ann_file, images_dir = annotations, None  # statistics need only the json; file checks are skipped
         stats = dataset_statistics(ann_file, images_dir).to_dict()
     except ValueError as err:
-        raise _fail(str(err)) from err
+        raise fail(str(err)) from err
     if images_dir is None:
         stats["notes"] = ["images folder not found: image files were not checked"]
     if as_json:

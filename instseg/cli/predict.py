@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import typer
 
-if TYPE_CHECKING:
-    from instseg.structures import Instances
-
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".safetensors")
+OVERLAY_MAX_BITS = 2_000_000_000  # objects x pixels above which a full-mask overlay is skipped (huge slides)
 
 
 def predict(
@@ -19,36 +16,36 @@ def predict(
     data: Path | None = typer.Option(None, "--data", help="Predict every image of this COCO json (keeps its ids)."),
     images: Path | None = typer.Option(None, "--images", help="Image folder for --data (default: sibling images/)."),
     score_thr: float | None = typer.Option(None, "--score-thr", help="Drop instances below this score."),
+    tile: int | None = typer.Option(
+        None, "--tile", help="Tile size for large images (default: tile only images longer than 2048 px; 0: never)."
+    ),
+    tile_overlap: int = typer.Option(256, "--tile-overlap", help="Pixels shared by neighbouring tiles."),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda or cuda:N."),
     overlays: bool = typer.Option(True, "--overlays/--no-overlays", help="Write overlay PNGs."),
     label_maps: bool = typer.Option(True, "--label-maps/--no-label-maps", help="Write 16-bit label-map PNGs."),
 ) -> None:
     """Segment images with a checkpoint (or the shipped default model): COCO results json, label maps, overlays."""
-    import numpy as np
+    from PIL import Image
     from rich.console import Console
     from rich.progress import track
 
     from instseg.data.image_io import read_image
     from instseg.engine.checkpoint import load_model
-    from instseg.inference.predictor import Predictor
+    from instseg.inference.predictor import AUTO_TILE_ABOVE, Predictor
     from instseg.inference.sources import find_images
     from instseg.inference.writers import results_to_coco_images, save_label_map, write_json_atomic
-    from instseg.ops.instance_maps import instances_to_label_map
     from instseg.viz.overlay import draw_instances
 
     console = Console(stderr=True)
-
-    def label_map_array(instances: Instances) -> np.ndarray:
-        """16-bit label map (32-bit beyond 65535 objects) for saving."""
-        label_map = instances_to_label_map(instances).numpy()
-        return label_map.astype(np.uint16 if len(instances) < 65536 else np.uint32)
-
     checkpoint: Path | None = None
     inputs = list(inputs or [])
     if inputs and inputs[0].lower().endswith(CHECKPOINT_SUFFIXES):
         checkpoint = Path(inputs[0])
         inputs = inputs[1:]
-    model = load_model(checkpoint, device=device)
+    try:
+        model = load_model(checkpoint, device=device)
+    except (ValueError, FileNotFoundError) as err:
+        raise typer.BadParameter(str(err)) from err
     class_names = getattr(model, "class_names", None)
     category_ids = getattr(model, "category_ids", None)
 
@@ -69,11 +66,17 @@ def predict(
         raise typer.BadParameter("no image files found in the inputs")
 
     out.mkdir(parents=True, exist_ok=True)
-    if label_maps:
-        (out / "labels").mkdir(exist_ok=True)
-    if overlays:
-        (out / "overlays").mkdir(exist_ok=True)
-    predictor = Predictor(model, device=device, score_thr=score_thr)  # type: ignore[arg-type]
+    for folder, wanted in (("labels", label_maps), ("overlays", overlays)):
+        if wanted:
+            (out / folder).mkdir(exist_ok=True)
+    predictor = Predictor(
+        model,  # type: ignore[arg-type]
+        device=device,
+        score_thr=score_thr,
+        tile_size=tile or None,
+        tile_overlap=tile_overlap,
+        auto_tile_above=None if tile == 0 else AUTO_TILE_ABOVE,
+    )
     results, done, failed = [], [], []
     for image_id, path in track(jobs, description="predicting", console=console, disable=len(jobs) < 2):
         try:
@@ -82,15 +85,20 @@ def predict(
             console.print(f"[yellow]skipped[/yellow] {err}")
             failed.append(str(path))
             continue
-        instances = predictor(image)
-        results.extend(instances.to_coco(image_id, category_ids))
-        done.append((image_id, path, instances.image_size))
+        found = predictor.predict_large(image)
+        results.extend(found.to_coco(image_id, category_ids))
+        done.append((image_id, path, found.label_map.shape))
         if label_maps:
-            save_label_map(label_map_array(instances), out / "labels" / f"{path.stem}.png")
+            save_label_map(
+                found.label_map.astype("uint16" if len(found) < 65536 else "uint32"),
+                out / "labels" / f"{path.stem}.png",
+            )
         if overlays:
-            from PIL import Image
-
-            Image.fromarray(draw_instances(image, instances, class_names)).save(out / "overlays" / f"{path.stem}.png")
+            if len(found) * found.label_map.size > OVERLAY_MAX_BITS:
+                console.print(f"{path}: {len(found)} objects on {image.shape[1]}x{image.shape[0]} px, overlay skipped")
+            else:
+                overlay = draw_instances(image, found.to_instances(), class_names)
+                Image.fromarray(overlay).save(out / "overlays" / f"{path.stem}.png")
     write_json_atomic(results, out / "results.json")
     write_json_atomic({"images": results_to_coco_images(done), "skipped": failed}, out / "images.json")
     console.print(

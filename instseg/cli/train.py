@@ -6,11 +6,7 @@ from pathlib import Path
 
 import typer
 
-
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    """Print ``message`` on stderr and return the exit to raise."""
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code=code)
+from instseg.cli.errors import fail
 
 
 def train(
@@ -62,9 +58,9 @@ def train(
         metrics = train_from_config(cfg, out, device=device, resume=resume)
         main = is_main_process()
     except NonFiniteLossError as err:
-        raise _fail(str(err), code=1) from err
+        raise fail(str(err)) from err
     except (ValueError, TypeError) as err:
-        raise _fail(str(err)) from err
+        raise fail(str(err), code=2) from err
     finally:
         cleanup_distributed()
     if main:

@@ -9,11 +9,7 @@ from typing import Any
 
 import typer
 
-
-def _fail(message: str) -> typer.Exit:
-    """Print ``message`` on stderr and return the exit to raise (code 1)."""
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code=1)
+from instseg.cli.errors import fail
 
 
 def _read_json(path: Path) -> Any:
@@ -109,7 +105,7 @@ def viz(
         else:
             raise ValueError(f"{annotations}: expected a COCO json object or a results list, got {type(data).__name__}")
     except ValueError as err:
-        raise _fail(str(err)) from err
+        raise fail(str(err)) from err
 
     out.mkdir(parents=True, exist_ok=True)
     count = len(dataset) if max_images is None else min(max_images, len(dataset))

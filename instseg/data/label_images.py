@@ -1,11 +1,13 @@
-"""Integer label maps (0 = background, each other value one object) <-> masks and ``Instances``.
+"""Label-map files (0 = background, each other value one object): reading, writing, and painting objects into one.
 
 Files: 16-bit PNG while every label is < 65536 (8-bit and palette PNGs are read as their index values), 32-bit
 TIFF beyond. A label map cannot hold overlapping objects, so writing one needs a rule for shared pixels: **the
-smaller object wins** (it is painted last; equal areas: the object listed later wins, as in
-``instseg.ops.instance_maps.instances_to_label_map``). Small objects such as
+smaller object wins** (equal areas: the object listed later wins), the rule of
+``instseg.ops.instance_maps.instances_to_label_map``, which paints in-memory masks here too. Small objects such as
 nuclei then survive next to large ones, and the result does not depend on anything but the masks and their
-order. The count of pixels covered by more than one object and of objects left with no pixel is returned.
+order. What a file loses is reported: the count of pixels covered by more than one object and the objects left
+with no pixel. The in-memory conversions (label map -> masks / ``Instances``) are in ``instseg.ops.instance_maps``;
+this module adds the RLE ones, which work on runs instead of full masks.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
-from instseg.structures.instances import Instances
+from instseg.ops.instance_maps import instances_to_label_map
 
 PNG_MAX_LABEL = 65535
 
@@ -98,32 +100,40 @@ def write_label_map(path: str | Path, label_map: np.ndarray) -> None:
         raise ValueError(f"{path}: label maps are written as .png or .tif, not {suffix!r}")
 
 
-def masks_to_label_map(masks: np.ndarray, boxes: np.ndarray | None = None) -> LabelMap:
-    """Paint bitmasks [N, H, W] into one label map (object ``i`` -> value ``i + 1``) by the smaller-wins rule.
+def _label_dtype(n: int) -> type[np.unsignedinteger]:
+    """The dtype a label map of ``n`` objects is stored in: 16 bits while they fit, else 32."""
+    return np.uint16 if n <= PNG_MAX_LABEL else np.uint32
 
-    ``boxes`` (tight ``xyxy`` integers [N, 4], e.g. from the RLEs) saves a pass over the full masks.
-    """
-    masks = np.asarray(masks)
-    masks = masks.view(bool) if masks.dtype == np.uint8 else masks.astype(bool, copy=False)
-    n, height, width = masks.shape
-    dtype = np.uint16 if n <= PNG_MAX_LABEL else np.uint32
-    label_map = np.zeros((height, width), dtype=dtype)
-    if n == 0:
-        return LabelMap(label_map, 0, [])
-    if boxes is None:
-        boxes = _mask_boxes(masks)
-    windows = [(slice(int(y0), int(y1)), slice(int(x0), int(x1))) for x0, y0, x1, y1 in boxes]
-    crops = [masks[i][windows[i]] for i in range(n)]
-    areas = [int(np.count_nonzero(c)) for c in crops]
-    coverage = np.zeros((height, width), dtype=np.int32)
-    order = sorted(range(n), key=lambda i: (-areas[i], i))  # painted last = smallest, then listed last
-    for i in order:
-        label_map[windows[i]][crops[i]] = i + 1
-        coverage[windows[i]] += crops[i]
+
+def _painted(label_map: np.ndarray, coverage: np.ndarray, n: int) -> LabelMap:
+    """``LabelMap`` of a painted map [H, W] of ``n`` objects, with the shared pixels of ``coverage`` (objects per
+    pixel) and the objects left without a pixel."""
+    label_map = label_map.astype(_label_dtype(n), copy=False)
     present = np.zeros(n + 1, dtype=bool)
     present[np.unique(label_map)] = True
     lost = [i for i in range(n) if not present[i + 1]]
     return LabelMap(label_map, int(np.count_nonzero(coverage > 1)), lost)
+
+
+def masks_to_label_map(masks: np.ndarray, boxes: np.ndarray | None = None) -> LabelMap:
+    """Paint bitmasks [N, H, W] into one label map (object ``i`` -> value ``i + 1``) by the smaller-wins rule.
+
+    ``boxes`` (tight ``xyxy`` integers [N, 4], e.g. from the RLEs) limits the count of shared pixels to each
+    object's window instead of a pass over the full masks.
+    """
+    masks = np.asarray(masks)
+    masks = masks.view(bool) if masks.dtype == np.uint8 else masks.astype(bool, copy=False)
+    if any(stride < 0 for stride in masks.strides):  # flipped views: torch.from_numpy takes no negative strides
+        masks = masks.copy()
+    n, height, width = masks.shape
+    label_map = instances_to_label_map(torch.from_numpy(masks)).numpy()  # [H, W] int64
+    if boxes is None:
+        coverage = masks.sum(axis=0, dtype=np.int32)  # [H, W] objects per pixel
+    else:
+        coverage = np.zeros((height, width), dtype=np.int32)
+        for i, (x0, y0, x1, y1) in enumerate(np.asarray(boxes, dtype=np.int64).tolist()):
+            coverage[y0:y1, x0:x1] += masks[i, y0:y1, x0:x1]
+    return _painted(label_map, coverage, n)
 
 
 def rles_to_label_map(rles: list[dict[str, Any]], height: int, width: int) -> LabelMap:
@@ -131,53 +141,15 @@ def rles_to_label_map(rles: list[dict[str, Any]], height: int, width: int) -> La
     from instseg.data.rle_runs import rle_pixel_indices
 
     n = len(rles)
-    flat = np.zeros(height * width, dtype=np.uint16 if n <= PNG_MAX_LABEL else np.uint32)  # column-major
+    flat = np.zeros(height * width, dtype=_label_dtype(n))  # column-major
     pixels = [rle_pixel_indices(r) for r in rles]  # [A_i] each
     if n == 0:
-        return LabelMap(flat.reshape(height, width), 0, [])
+        return _painted(flat.reshape(height, width), flat, 0)
     order = sorted(range(n), key=lambda i: (-pixels[i].size, i))  # painted last = smallest, then listed last
     for i in order:
         flat[pixels[i]] = i + 1
     coverage = np.bincount(np.concatenate(pixels), minlength=height * width)  # [H * W] objects per pixel
-    present = np.zeros(n + 1, dtype=bool)
-    present[np.unique(flat)] = True
-    lost = [i for i in range(n) if not present[i + 1]]
-    label_map = np.ascontiguousarray(flat.reshape(width, height).T)  # [H, W]
-    return LabelMap(label_map, int(np.count_nonzero(coverage > 1)), lost)
-
-
-def _mask_boxes(masks: np.ndarray) -> np.ndarray:
-    """Tight ``xyxy`` integer boxes [N, 4] of bitmasks [N, H, W] (empty masks give an empty window)."""
-    rows = np.asarray(masks.any(axis=2))  # [N, H]
-    cols = np.asarray(masks.any(axis=1))  # [N, W]
-    boxes = np.zeros((masks.shape[0], 4), dtype=np.int64)
-    for i in range(masks.shape[0]):
-        ys, xs = np.flatnonzero(rows[i]), np.flatnonzero(cols[i])
-        if ys.size:
-            boxes[i] = (xs[0], ys[0], xs[-1] + 1, ys[-1] + 1)
-    return boxes
-
-
-def label_map_to_masks(label_map: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Split a label map [H, W] into its label values [N] (ascending) and bitmasks [N, H, W] bool.
-
-    The masks are a view on a column-major [H, W, N] buffer (what pycocotools encodes without a copy).
-    """
-    from scipy import ndimage
-
-    label_map = np.asarray(label_map)
-    ids, dense = np.unique(label_map, return_inverse=True)
-    dense = dense.reshape(label_map.shape)
-    if ids.size and ids[0] == 0:
-        ids = ids[1:]
-    else:
-        dense = dense + 1  # no background value: every dense index shifts up past 0
-    buffer = np.zeros((*label_map.shape, ids.size), dtype=bool, order="F")  # [H, W, N]
-    # find_objects on the dense relabelling gives each object's bounding window (sparse ids would waste memory)
-    for k, window in enumerate(ndimage.find_objects(dense)):  # window k belongs to dense value k + 1
-        if window is not None:
-            buffer[window[0], window[1], k] = dense[window] == k + 1
-    return ids.astype(np.int64), buffer.transpose(2, 0, 1)
+    return _painted(np.ascontiguousarray(flat.reshape(width, height).T), coverage, n)  # [H, W]
 
 
 def label_map_to_rles(label_map: np.ndarray) -> tuple[np.ndarray, list[dict[str, Any]]]:
@@ -209,21 +181,3 @@ def label_map_to_rles(label_map: np.ndarray) -> tuple[np.ndarray, list[dict[str,
         rle = mask_utils.frPyObjects({"size": [height, width], "counts": counts}, height, width)
         rles.append({"size": [int(height), int(width)], "counts": rle["counts"].decode("ascii")})
     return ids.astype(np.int64), rles
-
-
-def label_map_to_instances(label_map: np.ndarray, labels: dict[int, int] | None = None) -> Instances:
-    """Instances (ordered by label value) of a label map [H, W]; ``labels`` maps label value -> class index (0)."""
-    ids, masks = label_map_to_masks(label_map)
-    classes = [labels.get(int(v), 0) if labels else 0 for v in ids]
-    return Instances(
-        tuple(label_map.shape[:2]),  # type: ignore[arg-type]
-        labels=torch.tensor(classes, dtype=torch.int64),
-        masks=torch.from_numpy(np.ascontiguousarray(masks)),
-    )
-
-
-def instances_to_label_map(instances: Instances) -> LabelMap:
-    """Paint the masks of ``instances`` into a label map (smaller-wins rule, see the module docstring)."""
-    if instances.masks is None:
-        raise ValueError("instances_to_label_map needs Instances with masks")
-    return masks_to_label_map(instances.masks.detach().cpu().numpy())

@@ -1,55 +1,67 @@
-"""``Predictor``: a trained model behind a numpy-in, ``Instances``-out interface (files and folders too)."""
+"""``Predictor``: a trained model behind a numpy-in, ``Instances``-out interface, tiling large images."""
 
 from __future__ import annotations
-
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 
+from instseg.inference.tiling import LabelledPrediction, predict_tiled
 from instseg.methods.segmenter import InstanceSegmenter
 from instseg.structures import Instances
 
-
-@dataclass
-class PredictionResult:
-    """The outcome for one input file: its instances, or the error that made it unreadable."""
-
-    path: Path
-    image: np.ndarray | None
-    instances: Instances | None
-    error: str | None = None
+AUTO_TILE_ABOVE = 2048  # images with a longer side than this are predicted tile by tile
 
 
 class Predictor:
-    """Run a model on user images: HxWx3 uint8 or HxW 8/16-bit grey numpy arrays, or image files.
+    """Run a model on user images: HxWx3 uint8 or HxW 8/16-bit grey numpy arrays.
 
     ``score_thr`` (if given) drops instances scoring below it; by default the model's own threshold rules.
+    Images whose long side exceeds ``auto_tile_above`` (or every image, when ``tile_size`` is set) go through
+    ``predict_large``: overlapping ``tile_size`` tiles with objects stitched across the seams.
     """
 
-    def __init__(self, model: InstanceSegmenter, device: str | torch.device = "cpu", score_thr: float | None = None):
+    def __init__(
+        self,
+        model: InstanceSegmenter,
+        device: str | torch.device = "cpu",
+        score_thr: float | None = None,
+        tile_size: int | None = None,
+        tile_overlap: int = 256,
+        auto_tile_above: int | None = AUTO_TILE_ABOVE,
+    ) -> None:
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
         self.score_thr = score_thr
+        self.tile_size = tile_size
+        self.tile_overlap = tile_overlap
+        self.auto_tile_above = auto_tile_above
+
+    def needs_tiling(self, image: np.ndarray) -> bool:
+        """Whether ``image`` is predicted tile by tile under this predictor's settings."""
+        if self.tile_size is not None:
+            return max(image.shape[:2]) > self.tile_size
+        return self.auto_tile_above is not None and max(image.shape[:2]) > self.auto_tile_above
 
     @torch.inference_mode()
-    def __call__(self, image: np.ndarray) -> Instances:
-        """Segment one image; the result is on the CPU at the image's own size."""
+    def predict_whole(self, image: np.ndarray) -> Instances:
+        """Segment one image in a single pass; the result is on the CPU at the image's own size."""
         instances = self.model.predict(image).to("cpu")
         if self.score_thr is not None and instances.scores is not None:
             instances = instances[instances.scores >= self.score_thr]
         return instances
 
-    def predict_files(self, paths: Iterable[Path]) -> Iterator[PredictionResult]:
-        """Segment each file; an unreadable image yields a result with ``error`` set instead of stopping."""
-        from instseg.data.image_io import read_image
+    def predict_large(self, image: np.ndarray) -> LabelledPrediction:
+        """Segment an image of any size into one label map (tiles when needed; memory grows with the image only)."""
+        from instseg.data.image_io import to_rgb_uint8
 
-        for path in paths:
-            try:
-                image = read_image(path)
-            except ValueError as err:
-                yield PredictionResult(Path(path), None, None, str(err))
-                continue
-            yield PredictionResult(Path(path), image, self(image))
+        rgb = to_rgb_uint8(image)  # once for the whole image, so every tile sees the same intensity rule
+        if not self.needs_tiling(rgb):
+            return LabelledPrediction.from_instances(self.predict_whole(rgb))
+        tile = self.tile_size or max(1024, 2 * self.tile_overlap)
+        return predict_tiled(self.predict_whole, rgb, tile=tile, overlap=self.tile_overlap)
+
+    def __call__(self, image: np.ndarray) -> Instances:
+        """Segment one image into ``Instances`` (tiled first when large: then every mask is full-size)."""
+        if self.needs_tiling(image):
+            return self.predict_large(image).to_instances()
+        return self.predict_whole(image)

@@ -50,6 +50,36 @@ class LabelledPrediction:
     def __len__(self) -> int:
         return int(self.boxes.shape[0])
 
+    @classmethod
+    def from_instances(cls, instances: Instances) -> LabelledPrediction:
+        """Flatten ``Instances`` into a label map (higher scores keep shared pixels); boxes re-derived."""
+        h, w = instances.image_size
+        label_map = np.zeros((h, w), dtype=np.int32)
+        boxes: list[list[int]] = []
+        labels: list[int] = []
+        scores: list[float] = []
+        if instances.masks is not None and len(instances):
+            ordered = instances.sort_by_score()
+            masks = ordered.masks.numpy()  # type: ignore[union-attr]  # [N, H, W]
+            ordered_scores = ordered.scores.numpy() if ordered.scores is not None else np.ones(len(ordered))
+            for i, box in enumerate(ordered.boxes.numpy().astype(int)):
+                x0, y0, x1, y1 = box  # work inside the object's box: cost per object is its box, not the image
+                region = label_map[y0:y1, x0:x1]
+                free = masks[i, y0:y1, x0:x1] & (region == 0)
+                if not free.any():
+                    continue
+                region[free] = len(boxes) + 1
+                rows, cols = np.nonzero(free)
+                boxes.append([x0 + cols.min(), y0 + rows.min(), x0 + cols.max() + 1, y0 + rows.max() + 1])
+                labels.append(int(ordered.labels[i]))
+                scores.append(float(ordered_scores[i]))
+        return cls(
+            label_map,
+            np.asarray(boxes, dtype=np.float32).reshape(-1, 4),
+            np.asarray(labels, dtype=np.int64),
+            np.asarray(scores, dtype=np.float32),
+        )
+
     def object_masks(self) -> Iterator[tuple[int, tuple[int, int, int, int], np.ndarray]]:
         """Yield ``(index, (y0, x0, y1, x1), crop_mask)`` for each object, cropped to its box."""
         for i, box in enumerate(self.boxes):

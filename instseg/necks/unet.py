@@ -4,8 +4,8 @@
 connection; ``UNet`` wraps an encoder (any ``instseg.backbones.Backbone``) and the decoder into a network that
 maps Tensor[B, C, H, W] images to Tensor[B, out_channels, H, W] features at full resolution, for any H, W
 (inputs are padded to the encoder's largest stride and cropped back). ``SmallUNet`` is the classic U-Net
-trained from scratch, the default for microscopy. ``percentile_normalize`` is the per-image intensity rule
-those models use.
+trained from scratch, the default for microscopy (its per-image intensity rule is
+``instseg.ops.intensity.percentile_normalize``); ``backbone_unet`` puts a named backbone under the decoder.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from instseg.backbones import build_backbone
 from instseg.backbones.backbone import Backbone
 from instseg.backbones.norm import norm_layer
 
@@ -157,31 +158,7 @@ class SmallUNet(UNet):
         super().__init__(UNetEncoder(in_channels, base_channels, depth, norm), in_channels=in_channels, norm=norm)
 
 
-def percentile_normalize(
-    x: Tensor,
-    image_sizes: Sequence[tuple[int, int]],
-    low: float = 1.0,
-    high: float = 99.8,
-    eps: float = 1e-3,
-    max_samples: int = 1 << 16,
-) -> Tensor:
-    """Map each image's ``low``..``high`` intensity percentiles to 0..1 (Tensor[B, C, H, W]; padding stays 0).
-
-    The percentiles are taken over the valid region of each image (all channels together, so colour ratios
-    survive) on a regular subsample of at most ``max_samples`` values, which keeps the cost small for large
-    images. This makes the input independent of bit depth, exposure and stain strength: the rule widely used
-    for fluorescence microscopy (e.g. by StarDist and Cellpose). ``eps`` bounds the gain on flat images.
-    """
-    if not 0.0 <= low < high <= 100.0:
-        raise ValueError(f"necks/unet.py: percentiles must satisfy 0 <= low < high <= 100, got {low}, {high}")
-    out = torch.zeros_like(x)
-    for i, (h, w) in enumerate(image_sizes):
-        valid = x[i, :, :h, :w]  # [C, h, w]
-        flat = valid.reshape(-1)
-        flat = flat[:: max(1, int(flat.numel()) // max_samples)]  # int(): Python ints also while tracing for export
-        n = int(flat.numel())
-        ordered = torch.sort(flat).values  # sort, not kthvalue/quantile: it exports to ONNX (as TopK)
-        lo = ordered[round(low / 100.0 * (n - 1))]
-        hi = ordered[round(high / 100.0 * (n - 1))]
-        out[i, :, :h, :w] = (valid - lo) / (hi - lo).clamp(min=eps)
-    return out
+def backbone_unet(name: str, pretrained: bool = False) -> UNet:
+    """A U-Net over the ``instseg.backbones`` encoder ``name`` (decoder widths 32..256, a 32-channel full-resolution
+    skip): the network of the bottom-up methods on a ResNet (ImageNet weights fetched only if ``pretrained``)."""
+    return UNet(build_backbone(name, pretrained=pretrained), decoder_channels=[32, 64, 128, 256], full_res_channels=32)

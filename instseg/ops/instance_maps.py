@@ -91,8 +91,9 @@ def label_map_to_instances(
 def instances_to_label_map(instances: Instances | Tensor) -> Tensor:
     """Label map (Tensor[H, W] int64) where object ``i`` (of masks Tensor[N, H, W]) gets id ``i + 1``.
 
-    Where masks overlap the smallest object wins, so that a small object lying on a large one keeps its pixels
-    (the usual rule for crowded nuclei annotations). Masks of area zero simply never appear.
+    Where masks overlap the smallest object wins (equal areas: the one listed later), so that a small object lying
+    on a large one keeps its pixels (the usual rule for crowded nuclei annotations). Masks of area zero simply
+    never appear.
     """
     masks = instances.masks if isinstance(instances, Instances) else instances
     if masks is None:

@@ -1,4 +1,4 @@
-"""Label maps: file formats (8/16-bit PNG, palette, 32-bit TIFF), the smaller-wins overlap rule, and Instances."""
+"""Label maps: file formats (8/16-bit PNG, palette, 32-bit TIFF), the smaller-wins overlap rule, RLEs and Instances."""
 
 from __future__ import annotations
 
@@ -11,16 +11,13 @@ import torch
 from PIL import Image
 
 from instseg.data.label_images import (
-    instances_to_label_map,
     label_map_suffix,
-    label_map_to_instances,
-    label_map_to_masks,
     label_map_to_rles,
     masks_to_label_map,
     read_label_map,
     write_label_map,
 )
-from instseg.structures.instances import Instances
+from instseg.ops.instance_maps import label_map_to_instances, label_map_to_masks
 from instseg.structures.masks import masks_to_rles
 
 
@@ -87,8 +84,8 @@ def test_touching_objects_stay_separate() -> None:
     assert painted.overlap_pixels == 0 and painted.lost == []
     assert painted.label_map.dtype == np.uint16
     assert painted.label_map[:, :3].tolist() == [[1] * 3] * 4 and painted.label_map[:, 3:].tolist() == [[2] * 3] * 4
-    ids, back = label_map_to_masks(painted.label_map)
-    assert ids.tolist() == [1, 2] and np.array_equal(back, masks)
+    ids, back = label_map_to_masks(torch.from_numpy(painted.label_map))
+    assert ids.tolist() == [1, 2] and np.array_equal(back.numpy(), masks)
 
 
 def test_smaller_object_wins_shared_pixels() -> None:
@@ -119,12 +116,12 @@ def test_fully_covered_object_is_reported_lost() -> None:
 
 def test_sparse_ids_and_maps_without_background() -> None:
     lm = np.array([[5, 5, 70000], [70000, 9, 9]], dtype=np.int64)
-    ids, masks = label_map_to_masks(lm)
+    ids, masks = label_map_to_masks(torch.from_numpy(lm))
     assert ids.tolist() == [5, 9, 70000]
     assert masks[0].tolist() == [[True, True, False], [False, False, False]]
     assert masks[2].tolist() == [[False, False, True], [True, False, False]]
     ids, rles = label_map_to_rles(lm)
-    assert [r["counts"] for r in rles] == [r["counts"] for r in masks_to_rles(np.ascontiguousarray(masks))]
+    assert [r["counts"] for r in rles] == [r["counts"] for r in masks_to_rles(masks.numpy())]
     assert label_map_to_rles(np.zeros((3, 3), np.int64))[1] == []
 
 
@@ -132,10 +129,8 @@ def test_instances_round_trip() -> None:
     lm = np.zeros((6, 7), dtype=np.int64)
     lm[1:3, 1:4] = 4
     lm[4:6, 2:7] = 2
-    inst = label_map_to_instances(lm, labels={4: 1})
+    inst = label_map_to_instances(torch.from_numpy(lm), labels=torch.tensor([0, 1]))
     assert inst.image_size == (6, 7) and inst.labels.tolist() == [0, 1]  # ordered by label value: 2, 4
     assert inst.boxes.tolist() == [[2, 4, 7, 6], [1, 1, 4, 3]]
-    back = instances_to_label_map(inst)
+    back = masks_to_label_map(inst.masks.numpy())  # type: ignore[union-attr]
     assert np.array_equal(back.label_map > 0, lm > 0) and back.overlap_pixels == 0
-    with pytest.raises(ValueError, match="needs Instances with masks"):
-        instances_to_label_map(Instances((2, 2), boxes=torch.zeros((1, 4))))

@@ -5,45 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from dense_testdata import batch_with_an_empty_image, discs, train_and_score
 
 from instseg.methods.watershed import WatershedPostprocessor, WatershedSegmenter
 from instseg.methods.watershed.builders import watershed_resnet18, watershed_unet
 from instseg.ops.instance_maps import normalized_distance_map
 from instseg.registry import create_model, list_models
 from instseg.structures import ImageBatch, Instances
-
-
-def _discs(num_images: int, size: int = 64, seed: int = 0) -> list[tuple[torch.Tensor, Instances]]:
-    """Bright discs (radius 5..9, may touch or overlap) on a noisy dark background, like fluorescent nuclei."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[:size, :size]
-    items = []
-    for _ in range(num_images):
-        label_map = np.zeros((size, size), np.int64)
-        for k in range(1, int(rng.integers(3, 7)) + 1):
-            r = rng.uniform(5, 9)
-            cy, cx = rng.uniform(r, size - r, 2)
-            label_map[(yy - cy) ** 2 + (xx - cx) ** 2 < r * r] = k
-        masks = label_map[None] == np.arange(1, label_map.max() + 1)[:, None, None]
-        masks = masks[masks.reshape(len(masks), -1).sum(1) >= 20]
-        image = np.clip(40 + 150 * (label_map > 0) + rng.normal(0, 15, label_map.shape), 0, 255).astype(np.float32)
-        items.append(
-            (torch.from_numpy(image)[None].repeat(3, 1, 1), Instances((size, size), masks=torch.from_numpy(masks)))
-        )
-    return items
-
-
-def _f1_at_half(predictions: list[Instances], truths: list[Instances]) -> float:
-    """F1 at IoU > 0.5 (matches at IoU > 0.5 are one-to-one, so counting them is the optimal matching)."""
-    tp = fp = fn = 0
-    for pred, truth in zip(predictions, truths, strict=True):
-        assert pred.masks is not None and truth.masks is not None
-        p, t = pred.masks.flatten(1).float(), truth.masks.flatten(1).float()
-        inter = p @ t.T
-        iou = inter / (p.sum(1)[:, None] + t.sum(1)[None] - inter).clamp(min=1)
-        matched = int((iou > 0.5).sum())
-        tp, fp, fn = tp + matched, fp + len(pred) - matched, fn + len(truth) - matched
-    return 2 * tp / max(1, 2 * tp + fp + fn)
 
 
 def _tiny(**kwargs: object) -> WatershedSegmenter:
@@ -60,9 +28,7 @@ def test_builders_are_registered() -> None:
 def test_forward_backward_with_an_empty_image(builder) -> None:  # type: ignore[no-untyped-def]
     torch.manual_seed(0)
     model = builder()
-    ((image, target),) = _discs(1, size=48)
-    batch = ImageBatch.from_tensors([image, torch.full((3, 40, 30), 60.0)], 32)
-    targets = [target, Instances.empty((40, 30))]
+    batch, targets = batch_with_an_empty_image()
     outputs = model(model.normalize(batch), targets)
     assert outputs["fg_logits"].shape == outputs["distance"].shape == (2, 1, 64, 64)
     losses = model.loss(outputs, targets)
@@ -83,7 +49,7 @@ def test_only_empty_images_give_finite_losses() -> None:
 
 def test_multi_class_outputs_and_loss() -> None:
     model = _tiny(num_classes=3)
-    ((image, target),) = _discs(1, size=32)
+    ((image, target),) = discs(1, size=32)
     target = Instances(target.image_size, masks=target.masks, labels=torch.arange(len(target)) % 3)
     batch = ImageBatch.from_tensors([image], 32)
     outputs = model(model.normalize(batch))
@@ -168,18 +134,4 @@ def test_learns_synthetic_discs() -> None:
     torch.manual_seed(0)
     torch.set_num_threads(1)
     model = watershed_unet(base_channels=8, depth=3)
-    train, test = _discs(400, seed=1), _discs(8, seed=2)
-    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
-    model.train()
-    for step in range(100):
-        items = train[step * 4 : step * 4 + 4]
-        batch = ImageBatch.from_tensors([image for image, _ in items], 32)
-        losses = model.loss(model(model.normalize(batch)), [target for _, target in items])
-        optimizer.zero_grad()
-        sum(losses.values()).backward()
-        optimizer.step()
-    model.eval()
-    batch = ImageBatch.from_tensors([image for image, _ in test], 32)
-    with torch.no_grad():
-        predictions = model.postprocess(model(model.normalize(batch)), batch)
-    assert _f1_at_half(predictions, [target for _, target in test]) > 0.6
+    assert train_and_score(model) > 0.6

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from torch import nn
 
-from instseg.backbones import build_backbone
+from instseg.methods.dense_segmenter import input_normalization
 from instseg.methods.embedding.head import EmbeddingHead
 from instseg.methods.embedding.loss import EmbeddingLoss
-from instseg.methods.embedding.model import UNIT_MEAN, UNIT_STD, EmbeddingSegmenter
+from instseg.methods.embedding.model import EmbeddingSegmenter
 from instseg.methods.embedding.postprocess import EmbeddingPostprocessor
-from instseg.methods.segmenter import IMAGENET_MEAN, IMAGENET_STD
-from instseg.necks.unet import SmallUNet, UNet
+from instseg.necks.unet import SmallUNet, backbone_unet
 from instseg.registry import register_model
 
 
@@ -36,7 +35,7 @@ def build_embedding(
     ``margin`` (clustering radius in embedding space) defaults to ``delta_d``; ``coord_scale`` (pixels per unit of
     the coordinate channels, None for none) goes to ``EmbeddingHead``. ``pretrained`` networks get
     ImageNet normalisation; networks trained from scratch get the microscopy rule (per-image 1..99.8 percentile
-    normalisation, see ``instseg.necks.unet.percentile_normalize``).
+    normalisation, see ``instseg.methods.dense_segmenter.input_normalization``).
     """
     head = EmbeddingHead(int(network.out_channels), embedding_dim, num_classes, norm=norm, coord_scale=coord_scale)  # type: ignore[arg-type]
     post = EmbeddingPostprocessor(
@@ -48,9 +47,7 @@ def build_embedding(
         EmbeddingLoss(delta_v, delta_d),
         post,
         num_classes=num_classes,
-        pixel_mean=IMAGENET_MEAN if pretrained else UNIT_MEAN,
-        pixel_std=IMAGENET_STD if pretrained else UNIT_STD,
-        percentiles=None if pretrained else (1.0, 99.8),
+        **input_normalization(pretrained)._asdict(),
         min_size=min_size,
         max_size=max_size,
     )
@@ -84,6 +81,5 @@ def embedding_resnet18(
     **options: float | int | str | None,
 ) -> EmbeddingSegmenter:
     """Pixel embeddings on a ResNet-18 U-Net (ImageNet weights downloaded by torchvision only if ``pretrained``)."""
-    backbone = build_backbone("resnet18", pretrained=pretrained)
-    network = UNet(backbone, decoder_channels=[32, 64, 128, 256], full_res_channels=32)
+    network = backbone_unet("resnet18", pretrained)
     return build_embedding(network, num_classes, min_size, max_size, pretrained, **options)  # type: ignore[arg-type]

@@ -143,6 +143,28 @@ def _offline(model: MaskRCNN, **kwargs: Any) -> MaskRCNN:
     return model
 
 
+def _torchvision_mask_rcnn(
+    name: str,
+    num_classes: int,
+    min_size: int | None,
+    max_size: int | None,
+    pretrained_backbone: bool,
+    norm: str | None,
+    trainable_layers: int | None,
+    options: dict[str, Any],
+    coco_weights: bool = False,
+) -> MaskRCNN:
+    """Mask R-CNN on the torchvision backbone ``name`` (norm and trainable stages by ``_backbone_choices``), with
+    torchvision's COCO-trained weights loaded when ``coco_weights``, and the offline ``rebuild_kwargs`` recorded."""
+    choices = _backbone_choices(pretrained_backbone or coco_weights, norm, trainable_layers)
+    # the COCO checkpoint replaces the backbone too, so ImageNet weights are not fetched for it
+    backbone = build_backbone(name, pretrained=pretrained_backbone and not coco_weights, **choices)
+    model = build_mask_rcnn(backbone, num_classes, min_size, max_size, **options)
+    if coco_weights:
+        mask_rcnn_weights.load_torchvision_weights(model, mask_rcnn_weights.coco_state_dict())
+    return _offline(model, num_classes=num_classes, min_size=min_size, max_size=max_size, **choices, **options)
+
+
 @register_model
 def mask_rcnn_resnet50_fpn(
     num_classes: int = 80,
@@ -159,13 +181,10 @@ def mask_rcnn_resnet50_fpn(
     predictors start fresh (fine-tuning)."""
     if weights not in (None, "coco"):
         raise ValueError(f"mask_rcnn/builders.py: weights must be None or 'coco', got {weights!r}")
-    choices = _backbone_choices(pretrained_backbone or weights == "coco", norm, trainable_layers)
-    # the COCO checkpoint replaces the backbone too, so ImageNet weights are not fetched for it
-    backbone = build_backbone("resnet50", pretrained=pretrained_backbone and weights is None, **choices)
-    model = build_mask_rcnn(backbone, num_classes, min_size, max_size, **options)
-    if weights == "coco":
-        mask_rcnn_weights.load_torchvision_weights(model, mask_rcnn_weights.coco_state_dict())
-    return _offline(model, num_classes=num_classes, min_size=min_size, max_size=max_size, **choices, **options)
+    coco = weights == "coco"
+    return _torchvision_mask_rcnn(
+        "resnet50", num_classes, min_size, max_size, pretrained_backbone, norm, trainable_layers, options, coco
+    )
 
 
 @register_model
@@ -179,10 +198,9 @@ def mask_rcnn_resnet18_fpn(
     **options: Any,
 ) -> MaskRCNN:
     """Mask R-CNN, ResNet-18-FPN: a light model that trains from scratch on small data sets."""
-    choices = _backbone_choices(pretrained_backbone, norm, trainable_layers)
-    backbone = build_backbone("resnet18", pretrained=pretrained_backbone, **choices)
-    model = build_mask_rcnn(backbone, num_classes, min_size, max_size, **options)
-    return _offline(model, num_classes=num_classes, min_size=min_size, max_size=max_size, **choices, **options)
+    return _torchvision_mask_rcnn(
+        "resnet18", num_classes, min_size, max_size, pretrained_backbone, norm, trainable_layers, options
+    )
 
 
 @register_model
@@ -196,10 +214,9 @@ def mask_rcnn_mobilenetv3_fpn(
     **options: Any,
 ) -> MaskRCNN:
     """Mask R-CNN, MobileNetV3-Large-FPN (strides 4..32 + pooled top): for CPUs and small devices."""
-    choices = _backbone_choices(pretrained_backbone, norm, trainable_layers)
-    backbone = build_backbone("mobilenet_v3_large", pretrained=pretrained_backbone, **choices)
-    model = build_mask_rcnn(backbone, num_classes, min_size, max_size, **options)
-    return _offline(model, num_classes=num_classes, min_size=min_size, max_size=max_size, **choices, **options)
+    return _torchvision_mask_rcnn(
+        "mobilenet_v3_large", num_classes, min_size, max_size, pretrained_backbone, norm, trainable_layers, options
+    )
 
 
 @register_model

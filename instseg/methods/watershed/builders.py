@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from torch import nn
 
-from instseg.backbones import build_backbone
-from instseg.methods.segmenter import IMAGENET_MEAN, IMAGENET_STD
+from instseg.methods.dense_segmenter import input_normalization
 from instseg.methods.watershed.head import WatershedHead
 from instseg.methods.watershed.loss import WatershedLoss
-from instseg.methods.watershed.model import UNIT_MEAN, UNIT_STD, WatershedSegmenter
+from instseg.methods.watershed.model import WatershedSegmenter
 from instseg.methods.watershed.postprocess import WatershedPostprocessor
-from instseg.necks.unet import SmallUNet, UNet
+from instseg.necks.unet import SmallUNet, backbone_unet
 from instseg.registry import register_model
 
 
@@ -32,7 +31,7 @@ def build_watershed(
     """Assemble a ``WatershedSegmenter`` around ``network`` (any module with an ``out_channels`` attribute).
 
     ``pretrained`` networks get ImageNet normalisation; networks trained from scratch get the microscopy rule
-    (per-image 1..99.8 percentile normalisation, see ``instseg.necks.unet.percentile_normalize``) unless
+    (per-image 1..99.8 percentile normalisation, see ``instseg.methods.dense_segmenter.input_normalization``) unless
     ``per_image_normalization=False``, which keeps the fixed 0..255 -> 0..1 scaling: tiles of one large image
     then see the same intensities, and an empty dark image is not stretched until its noise looks like cells.
     """
@@ -46,9 +45,7 @@ def build_watershed(
         WatershedLoss(distance_weight=distance_weight),
         post,
         num_classes=num_classes,
-        pixel_mean=IMAGENET_MEAN if pretrained else UNIT_MEAN,
-        pixel_std=IMAGENET_STD if pretrained else UNIT_STD,
-        percentiles=None if pretrained or not per_image_normalization else (1.0, 99.8),
+        **input_normalization(pretrained, per_image_normalization)._asdict(),
         min_size=min_size,
         max_size=max_size,
     )
@@ -81,9 +78,8 @@ def _resnet_watershed(
     pretrained: bool,
     options: dict[str, float | int | str],
 ) -> WatershedSegmenter:
-    """A ResNet encoder from ``instseg.backbones`` under a U-Net decoder with a full-resolution skip."""
-    backbone = build_backbone(name, pretrained=pretrained)
-    network = UNet(backbone, decoder_channels=[32, 64, 128, 256], full_res_channels=32)
+    """Watershed on ``backbone_unet(name)``: a ResNet encoder under a U-Net decoder with a full-resolution skip."""
+    network = backbone_unet(name, pretrained)
     return build_watershed(network, num_classes, min_size, max_size, pretrained, **options)  # type: ignore[arg-type]
 
 
