@@ -123,9 +123,17 @@ def model_from_state(
     return model.to(device).eval()
 
 
-def export_weights(checkpoint: str | Path, out: str | Path, use_ema: bool = True) -> Path:
-    """A slim copy of a checkpoint for inference (config, classes and weights; no optimiser, RNG or EMA copy)."""
+def export_weights(
+    checkpoint: str | Path, out: str | Path, use_ema: bool = True, model_overrides: dict[str, Any] | None = None
+) -> Path:
+    """A slim copy of a checkpoint for inference (config, classes and weights; no optimiser, RNG or EMA copy).
+
+    ``model_overrides`` replace builder keyword arguments in the stored config (e.g. post-processing thresholds
+    chosen after training); they must not change the weights' shapes.
+    """
     state = load_checkpoint(checkpoint)
+    if model_overrides:
+        state["config"]["model"]["kwargs"] = {**state["config"]["model"]["kwargs"], **model_overrides}
     weights = state["ema"]["state"] if use_ema and state.get("ema") else state["model"]
     keep: dict[str, Any] = {
         k: state[k] for k in ("step", "config", "rebuild_kwargs", "metrics", "best", "classes") if k in state

@@ -51,6 +51,8 @@ class DenseSegmenter(InstanceSegmenter):
     ``postprocessor(outputs, images)``; subclasses document the output keys of their head.
     """
 
+    inference_channels_last = True
+
     def __init__(
         self,
         network: nn.Module,

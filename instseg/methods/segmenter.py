@@ -18,6 +18,10 @@ IMAGENET_STD = (58.395, 57.12, 57.375)
 
 
 class InstanceSegmenter(nn.Module):
+    # feed inference batches in channels_last layout: oneDNN convolutions run ~1.5x faster on CPU for plain
+    # conv nets (U-Nets); off by default because detectors with RoI ops gain nothing measured
+    inference_channels_last: bool = False
+
     """Base class of every instseg model.
 
     Subclasses implement the three steps shared by training, evaluation and export:
@@ -79,7 +83,10 @@ class InstanceSegmenter(nn.Module):
             if (new_h, new_w) != (h, w):
                 x = F.interpolate(x[None], size=(new_h, new_w), mode="bilinear", align_corners=False, antialias=True)[0]
             tensors.append((x - self.pixel_mean) / self.pixel_std)
-        return ImageBatch.from_tensors(tensors, self.size_divisibility, 0.0, originals)
+        batch = ImageBatch.from_tensors(tensors, self.size_divisibility, 0.0, originals)
+        if self.inference_channels_last:
+            batch.tensor = batch.tensor.contiguous(memory_format=torch.channels_last)
+        return batch
 
     @torch.no_grad()
     def predict(self, image: np.ndarray | Tensor) -> Instances:

@@ -1,0 +1,60 @@
+"""Rebuild the shipped default model from its recipe: train, choose thresholds on train images, export, evaluate.
+
+    python benchmarks/make_default_model.py --data DSB2018_DIR [--out runs/default] [--skip-train]
+
+1. ``instseg train --config configs/watershed_unet_dsb2018.py`` on the dsb2018 train split (val evaluated
+   every ``eval_period`` steps; ``best.pt`` by ``match/F1@0.5``);
+2. ``benchmarks/tune_postprocess.py`` on 80 *train* images picks the watershed thresholds;
+3. the best checkpoint, with those thresholds written into its config, is exported without optimiser state
+   to ``instseg/weights/default.pt`` (what ``instseg.load_model()`` loads);
+4. ``instseg predict --data <val json>`` then ``instseg eval --json`` report the shipped model's val figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(command: list[str]) -> str:
+    """Run a command, echoing it and its output; returns the output."""
+    print("$", " ".join(command), flush=True)
+    done = subprocess.run(command, check=True, capture_output=True, text=True)
+    print(done.stdout[-4000:], done.stderr[-2000:], flush=True)
+    return done.stdout
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--out", type=Path, default=ROOT / "runs" / "default")
+    parser.add_argument("--skip-train", action="store_true", help="reuse --out/best.pt")
+    args = parser.parse_args()
+    instseg = [sys.executable, "-m", "instseg"]
+    config = ROOT / "configs" / "watershed_unet_dsb2018.py"
+    if not args.skip_train:
+        run([*instseg, "train", "--config", str(config), "--data", str(args.data), "--out", str(args.out)])
+    best = args.out / "best.pt"
+    tuned = run([sys.executable, str(ROOT / "benchmarks" / "tune_postprocess.py"), str(best), "--data", str(args.data)])
+    found = re.search(r"fg_threshold=([\d.]+) model.kwargs.seed_threshold=([\d.]+) model.kwargs.min_area=(\d+)", tuned)
+    if found is None:
+        raise SystemExit("tune_postprocess.py printed no best line")
+    overrides = {"fg_threshold": float(found[1]), "seed_threshold": float(found[2]), "min_area": int(found[3])}
+
+    from instseg.engine.checkpoint import default_weights_path, export_weights
+
+    target = export_weights(best, default_weights_path(), model_overrides=overrides)
+    print(f"wrote {target} ({target.stat().st_size / 2**20:.1f} MiB) with {overrides}")
+    val = args.data / "annotations" / "instances_val.json"
+    pred = args.out / "val_predictions"
+    run([*instseg, "predict", "--data", str(val), "--out", str(pred), "--no-overlays", "--no-label-maps"])
+    run([*instseg, "eval", "--gt", str(val), "--pred", str(pred / "results.json"), "--max-dets", "1000", "--json"])
+
+
+if __name__ == "__main__":
+    main()
