@@ -53,32 +53,14 @@ class LabelledPrediction:
     @classmethod
     def from_instances(cls, instances: Instances) -> LabelledPrediction:
         """Flatten ``Instances`` into a label map (higher scores keep shared pixels); boxes re-derived."""
-        h, w = instances.image_size
-        label_map = np.zeros((h, w), dtype=np.int32)
-        boxes: list[list[int]] = []
-        labels: list[int] = []
-        scores: list[float] = []
+        canvas = LabelMapCanvas(instances.image_size)
         if instances.masks is not None and len(instances):
             ordered = instances.sort_by_score()
             masks = ordered.masks.numpy()  # type: ignore[union-attr]  # [N, H, W]
             ordered_scores = ordered.scores.numpy() if ordered.scores is not None else np.ones(len(ordered))
-            for i, box in enumerate(ordered.boxes.numpy().astype(int)):
-                x0, y0, x1, y1 = box  # work inside the object's box: cost per object is its box, not the image
-                region = label_map[y0:y1, x0:x1]
-                free = masks[i, y0:y1, x0:x1] & (region == 0)
-                if not free.any():
-                    continue
-                region[free] = len(boxes) + 1
-                rows, cols = np.nonzero(free)
-                boxes.append([x0 + cols.min(), y0 + rows.min(), x0 + cols.max() + 1, y0 + rows.max() + 1])
-                labels.append(int(ordered.labels[i]))
-                scores.append(float(ordered_scores[i]))
-        return cls(
-            label_map,
-            np.asarray(boxes, dtype=np.float32).reshape(-1, 4),
-            np.asarray(labels, dtype=np.int64),
-            np.asarray(scores, dtype=np.float32),
-        )
+            for i, (x0, y0, x1, y1) in enumerate(ordered.boxes.numpy().astype(int)):
+                canvas.paste(masks[i, y0:y1, x0:x1], y0, x0, int(ordered.labels[i]), float(ordered_scores[i]))
+        return canvas.result()
 
     def object_masks(self) -> Iterator[tuple[int, tuple[int, int, int, int], np.ndarray]]:
         """Yield ``(index, (y0, x0, y1, x1), crop_mask)`` for each object, cropped to its box."""
@@ -146,6 +128,42 @@ def crop_to_rle(crop: np.ndarray, y0: int, x0: int, height: int, width: int) -> 
     return {"size": [height, width], "counts": rle["counts"].decode("ascii")}
 
 
+class LabelMapCanvas:
+    """Builds a ``LabelledPrediction`` object by object: each object takes the free pixels of its crop."""
+
+    def __init__(self, image_size: tuple[int, int]) -> None:
+        self.label_map = np.zeros(image_size, dtype=np.int32)
+        self.boxes: list[list[int]] = []
+        self.labels: list[int] = []
+        self.scores: list[float] = []
+
+    def paste(self, crop: np.ndarray, y0: int, x0: int, label: int, score: float) -> bool:
+        """Paint the pixels of ``crop`` (bool [h, w] placed at ``(y0, x0)``) that no earlier object holds.
+
+        Works inside the crop only, so the cost per object is its box, not the image; an object left with
+        no free pixel is dropped (returns False).
+        """
+        region = self.label_map[y0 : y0 + crop.shape[0], x0 : x0 + crop.shape[1]]
+        free = crop & (region == 0)
+        if not free.any():
+            return False
+        region[free] = len(self.boxes) + 1
+        rows, cols = np.nonzero(free)
+        self.boxes.append([x0 + cols.min(), y0 + rows.min(), x0 + cols.max() + 1, y0 + rows.max() + 1])
+        self.labels.append(label)
+        self.scores.append(score)
+        return True
+
+    def result(self) -> LabelledPrediction:
+        """The painted label map with each object's box, label and score."""
+        return LabelledPrediction(
+            self.label_map,
+            np.asarray(self.boxes, dtype=np.float32).reshape(-1, 4),
+            np.asarray(self.labels, dtype=np.int64),
+            np.asarray(self.scores, dtype=np.float32),
+        )
+
+
 def predict_tiled(
     predict: Callable[[np.ndarray], Instances],
     image: np.ndarray,
@@ -157,10 +175,7 @@ def predict_tiled(
     ``overlap`` should be at least twice the largest object's size for seamless results.
     """
     h, w = image.shape[:2]
-    label_map = np.zeros((h, w), dtype=np.int32)
-    boxes: list[list[float]] = []
-    labels: list[int] = []
-    scores: list[float] = []
+    canvas = LabelMapCanvas((h, w))
     ys, xs = tile_starts(h, tile, overlap), tile_starts(w, tile, overlap)
     for ty in ys:
         for tx in xs:
@@ -178,20 +193,5 @@ def predict_tiled(
             for i in np.flatnonzero(keep):
                 bx0, by0, bx1, by1 = (int(v) for v in found_boxes[i])
                 crop = found.masks[i, by0:by1, bx0:bx1].numpy()
-                region = label_map[ty + by0 : ty + by1, tx + bx0 : tx + bx1]
-                free = crop & (region == 0)
-                if not free.any():
-                    continue
-                region[free] = len(boxes) + 1
-                rows, cols = np.nonzero(free)
-                boxes.append(
-                    [tx + bx0 + cols.min(), ty + by0 + rows.min(), tx + bx0 + cols.max() + 1, ty + by0 + rows.max() + 1]
-                )
-                labels.append(int(found.labels[i]))
-                scores.append(float(found_scores[i]))
-    return LabelledPrediction(
-        label_map,
-        np.asarray(boxes, dtype=np.float32).reshape(-1, 4),
-        np.asarray(labels, dtype=np.int64),
-        np.asarray(scores, dtype=np.float32),
-    )
+                canvas.paste(crop, ty + by0, tx + bx0, int(found.labels[i]), float(found_scores[i]))
+    return canvas.result()
