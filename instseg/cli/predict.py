@@ -22,7 +22,9 @@ def predict(
     tile_overlap: int = typer.Option(256, "--tile-overlap", help="Pixels shared by neighbouring tiles."),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda or cuda:N."),
     overlays: bool = typer.Option(True, "--overlays/--no-overlays", help="Write overlay PNGs."),
-    label_maps: bool = typer.Option(True, "--label-maps/--no-label-maps", help="Write 16-bit label-map PNGs."),
+    label_maps: bool = typer.Option(
+        True, "--label-maps/--no-label-maps", help="Write label maps (16-bit PNG; 32-bit TIFF past 65535 objects)."
+    ),
 ) -> None:
     """Segment images with a checkpoint (or the shipped default model): COCO results json, label maps, overlays."""
     from PIL import Image
@@ -30,10 +32,11 @@ def predict(
     from rich.progress import track
 
     from instseg.data.image_io import read_image
+    from instseg.data.label_images import label_map_suffix, write_label_map
     from instseg.engine.checkpoint import load_model
     from instseg.inference.predictor import AUTO_TILE_ABOVE, Predictor
     from instseg.inference.sources import find_images
-    from instseg.inference.writers import results_to_coco_images, save_label_map, write_json_atomic
+    from instseg.inference.writers import results_to_coco_images, write_json_atomic
     from instseg.viz.overlay import draw_instances
 
     console = Console(stderr=True)
@@ -89,10 +92,8 @@ def predict(
         results.extend(found.to_coco(image_id, category_ids))
         done.append((image_id, path, found.label_map.shape))
         if label_maps:
-            save_label_map(
-                found.label_map.astype("uint16" if len(found) < 65536 else "uint32"),
-                out / "labels" / f"{path.stem}.png",
-            )
+            suffix = label_map_suffix(len(found))
+            write_label_map(out / "labels" / f"{path.stem}{suffix}", found.label_map)
         if overlays:
             if len(found) * found.label_map.size > OVERLAY_MAX_BITS:
                 console.print(f"{path}: {len(found)} objects on {image.shape[1]}x{image.shape[0]} px, overlay skipped")

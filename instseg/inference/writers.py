@@ -1,4 +1,4 @@
-"""Write predictions to disk: COCO results json, 16-bit label maps, overlay PNGs."""
+"""Write prediction files atomically: COCO results json and the list of images it covers."""
 
 from __future__ import annotations
 
@@ -8,19 +8,6 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-
-import numpy as np
-from PIL import Image
-
-
-def save_label_map(label_map: np.ndarray, path: Path) -> None:
-    """Save a label map as 16-bit PNG (or 32-bit TIFF when it needs more than 16 bits)."""
-    if label_map.dtype == np.uint16:
-        Image.fromarray(label_map).save(path)
-    else:
-        import tifffile
-
-        tifffile.imwrite(path.with_suffix(".tif"), label_map.astype(np.uint32))
 
 
 def write_json_atomic(data: Any, path: Path) -> None:
