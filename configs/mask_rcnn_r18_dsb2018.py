@@ -63,10 +63,10 @@ config = dataclasses.replace(
     train=dataclasses.replace(
         base.train,
         lr=0.02,
-        max_iters=1000,
+        max_iters=1400,
         warmup_iters=200,
         clip_grad_norm=10.0,
-        eval_period=500,
+        eval_period=700,
         checkpoint_period=100,
         log_period=10,
     ),

@@ -1,7 +1,10 @@
 """One sub-package per method; importing this package registers every model builder."""
 
-from instseg.methods import (  # noqa: F401  (registers embedding_* and watershed_* builders)
+from instseg.methods import (  # noqa: F401  (side effect: every builder registers itself)
     embedding,
     mask_rcnn,
+    solov2,
+    spatial_embedding,
     watershed,
+    yolact,
 )

@@ -101,3 +101,14 @@ class InstanceSegmenter(nn.Module):
             return self.postprocess(self(batch), batch)[0]
         finally:
             self.train(was_training)
+
+    def fuse_for_inference(self) -> InstanceSegmenter:
+        """Fold BatchNorm layers into their convolutions for faster inference (eval mode; returns ``self``).
+
+        The result predicts the same up to rounding but can no longer be trained; see
+        ``instseg.methods.batchnorm_folding``.
+        """
+        from instseg.methods.batchnorm_folding import fuse_conv_batchnorm
+
+        fuse_conv_batchnorm(self, 2 * self.size_divisibility)
+        return self
