@@ -25,9 +25,7 @@ def _same_label(labels: Tensor) -> Tensor:
     return labels[:, None] == labels[None, :]
 
 
-def matrix_nms(
-    masks: Tensor, labels: Tensor, scores: Tensor, kernel: str = "gaussian", sigma: float = 0.5
-) -> Tensor:
+def matrix_nms(masks: Tensor, labels: Tensor, scores: Tensor, kernel: str = "gaussian", sigma: float = 0.5) -> Tensor:
     """Decayed scores (Tensor[N], in the input order) of SOLOv2's Matrix NMS (Wang et al. 2020, Eqn. 4).
 
     ``masks`` Tensor[N, H, W] (binary), ``labels`` Tensor[N], ``scores`` Tensor[N]. Each mask j is decayed by the
