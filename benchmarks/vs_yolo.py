@@ -20,8 +20,9 @@ unless ``--force``):
     latency  median of ``--runs`` runs per model and runtime (latency_yolo.json, latency_instseg.json)
     report   markdown table + accuracy-vs-latency plot (report.json, vs_yolo.png)
 
-    python benchmarks/vs_yolo.py --minutes 15 --threads 2
-    python benchmarks/vs_yolo.py --minutes 0.5 --imgsz 128 --limit-images 8 --runs 3 --work runs/vs_yolo_smoke
+    python benchmarks/vs_yolo.py --data DSB2018_DIR --minutes 20 --threads 1 --work runs/vs_yolo_yolact
+    python benchmarks/vs_yolo.py --data DSB2018_DIR --minutes 0.5 --imgsz 128 --limit-images 8 --runs 3 \\
+        --work runs/vs_yolo_smoke
 """
 
 from __future__ import annotations
@@ -521,13 +522,11 @@ def plot_results(rows: list[dict[str, Any]], path: Path) -> str | None:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument(
-        "--data", type=Path, default=ROOT.parent / "shared" / "data" / "dsb2018", help="COCO dsb2018 folder"
-    )
+    parser.add_argument("--data", type=Path, required=True, help="dsb2018 in COCO layout (images/, annotations/)")
     parser.add_argument("--work", type=Path, default=Path("runs/vs_yolo"), help="work and output folder")
     parser.add_argument("--imgsz", type=int, default=512, help="training/evaluation image size of both models")
     parser.add_argument("--minutes", type=float, default=15.0, help="training wall-clock budget of each model")
-    parser.add_argument("--instseg-config", type=Path, default=ROOT / "configs" / "solov2_light_dsb2018.py")
+    parser.add_argument("--instseg-config", type=Path, default=ROOT / "configs" / "yolact_light_dsb2018.py")
     parser.add_argument(
         "--instseg-size-keys",
         default=SIZE_KEYS,

@@ -8,12 +8,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from instseg.ops.boxes import masks_to_boxes
+from instseg.ops.masks import threshold_upsampled_masks
 from instseg.ops.nms import matrix_nms
 from instseg.structures import ImageBatch, Instances
-
-# masks are resized this many at a time: hundreds of full-size float masks would take gigabytes
-_RESIZE_CHUNK = 64
 
 
 def point_nms(scores: Tensor, num_grids: Sequence[int]) -> Tensor:
@@ -36,8 +33,8 @@ class SOLOv2Postprocessor:
        ``mask_threshold``; masks of at most ``min_area`` pixels (mask-feature scale) are dropped;
     3. score x maskness (mean soft mask inside the binary mask), then Matrix NMS (``instseg.ops.nms``) decays
        the scores; those under ``update_threshold`` are dropped and the best ``max_per_image`` kept;
-    4. soft masks are upsampled to the padded input, cropped to ``image_sizes``, resized to ``original_sizes``
-       and binarised; boxes come from the masks, empty masks are dropped.
+    4. soft masks are resampled to ``original_sizes`` (the ``image_sizes`` part of the grid) and binarised,
+       only around each object; boxes come from the masks, empty masks are dropped.
     """
 
     def __init__(
@@ -99,20 +96,13 @@ class SOLOv2Postprocessor:
     def to_instances(
         self, soft: Tensor, labels: Tensor, scores: Tensor, size: tuple[int, int], original: tuple[int, int]
     ) -> Instances:
-        """Soft masks at the mask-feature scale -> ``Instances`` at ``original`` (upsample, crop to ``size``,
-        resize, threshold); boxes from the masks, empty masks dropped."""
+        """Soft masks at the mask-feature scale -> ``Instances`` at ``original``: one bilinear step from the
+        feature grid (the image's ``size`` part of it) to the original pixels, thresholded, computed only around
+        each object (``instseg.ops.masks``); boxes from the masks, empty masks dropped."""
         oh, ow = original
         if soft.shape[0] == 0:
             return Instances.empty((oh, ow), with_scores=True).to(soft.device)
-        h, w = size
-        masks = torch.zeros((soft.shape[0], oh, ow), dtype=torch.bool, device=soft.device)
-        for start in range(0, soft.shape[0], _RESIZE_CHUNK):  # bounded memory for hundreds of large masks
-            part = soft[None, start : start + _RESIZE_CHUNK]  # [1, d, H/4, W/4]
-            part = F.interpolate(part, scale_factor=float(self.mask_stride), mode="bilinear", align_corners=False)
-            part = part[:, :, :h, :w]
-            if (h, w) != (oh, ow):
-                part = F.interpolate(part, size=(oh, ow), mode="bilinear", align_corners=False)
-            masks[start : start + _RESIZE_CHUNK] = part[0] > self.mask_threshold
-        nonempty = masks.flatten(1).any(dim=1)
-        masks, labels, scores = masks[nonempty], labels[nonempty], scores[nonempty]
-        return Instances((oh, ow), boxes=masks_to_boxes(masks), labels=labels, masks=masks, scores=scores)
+        masks, boxes = threshold_upsampled_masks(soft, self.mask_stride, size, original, self.mask_threshold)
+        nonempty = boxes[:, 2] > boxes[:, 0]
+        masks, boxes, labels, scores = masks[nonempty], boxes[nonempty], labels[nonempty], scores[nonempty]
+        return Instances((oh, ow), boxes=boxes, labels=labels, masks=masks, scores=scores)

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from instseg.methods.yolact.loss import box_coder, box_crop
-from instseg.ops.boxes import clip_boxes, masks_to_boxes, scale_boxes
+from instseg.ops.boxes import clip_boxes, scale_boxes
+from instseg.ops.masks import threshold_upsampled_masks
 from instseg.ops.nms import fast_nms
 from instseg.structures import ImageBatch, Instances
-
-_CHUNK = 32  # masks brought to full resolution this many at a time
 
 
 class YolactPostprocessor:
@@ -84,25 +82,17 @@ class YolactPostprocessor:
                 predicted_iou = mask_iou_net(cropped[:, None]).gather(1, labels[:, None]).squeeze(1)
                 scores = scores * predicted_iou.clamp(0.0, 1.0)
             boxes = scale_boxes(boxes, (ow / w, oh / h))
-            masks = self.paste(probs, boxes, (h, w), (oh, ow))
-            keep = masks.flatten(1).any(dim=1)
-            masks, scores, labels = masks[keep], scores[keep], labels[keep]
-            results.append(Instances((oh, ow), boxes=masks_to_boxes(masks), labels=labels, masks=masks, scores=scores))
+            masks, mask_boxes = self.paste(probs, boxes, (h, w), (oh, ow))
+            keep = mask_boxes[:, 2] > mask_boxes[:, 0]
+            masks, mask_boxes, scores, labels = masks[keep], mask_boxes[keep], scores[keep], labels[keep]
+            results.append(Instances((oh, ow), boxes=mask_boxes, labels=labels, masks=masks, scores=scores))
         return results
 
-    def paste(self, probs: Tensor, boxes: Tensor, size: tuple[int, int], original: tuple[int, int]) -> Tensor:
-        """Boolean masks Tensor[N, oh, ow] from prototype-resolution probabilities Tensor[N, Hp, Wp] of an image
-        of ``size`` (in the padded input) shown at ``original``, cropped by ``boxes`` (original pixels).
-
-        One bilinear resize maps the whole padded prototype grid so that the image's own part lands on
-        ``original``; the padding falls outside and is sliced off.
-        """
-        (h, w), (oh, ow) = size, original
-        hp, wp = probs.shape[-2:]
-        full = (max(oh, round(hp * self.proto_stride * oh / h)), max(ow, round(wp * self.proto_stride * ow / w)))
-        out = torch.zeros((probs.shape[0], oh, ow), dtype=torch.bool, device=probs.device)
-        for start in range(0, probs.shape[0], _CHUNK):
-            chunk = F.interpolate(probs[None, start : start + _CHUNK], size=full, mode="bilinear", align_corners=False)
-            chunk = chunk[0, :, :oh, :ow] * box_crop(boxes[start : start + _CHUNK], (oh, ow), 1.0)
-            out[start : start + _CHUNK] = chunk > self.mask_threshold
-        return out
+    def paste(
+        self, probs: Tensor, boxes: Tensor, size: tuple[int, int], original: tuple[int, int]
+    ) -> tuple[Tensor, Tensor]:
+        """Boolean masks Tensor[N, oh, ow] and their tight boxes Tensor[N, 4] from prototype-resolution
+        probabilities Tensor[N, Hp, Wp] of an image of ``size`` (in the padded input) shown at ``original``,
+        cropped by ``boxes`` (original pixels): one bilinear step from the prototype grid to the original pixels,
+        computed only inside each box (``instseg.ops.masks``)."""
+        return threshold_upsampled_masks(probs, self.proto_stride, size, original, self.mask_threshold, boxes)
