@@ -17,6 +17,16 @@ from instseg.backbones.timm_features import TimmBackbone
 TORCHVISION_BACKBONES = ("resnet18", "resnet34", "resnet50", "resnet101", "mobilenet_v3_large")
 
 
+def backbone_choices(pretrained: bool, norm: str | None, trainable_layers: int | None) -> dict[str, Any]:
+    """Resolved ``norm`` and ``trainable_layers``: frozen BatchNorm and the top three stages trained when starting
+    from pretrained weights, trainable BatchNorm and every stage from scratch (torchvision's detection recipe;
+    its frozen BatchNorm is an identity until weights are loaded). Builders store these in ``rebuild_kwargs``."""
+    return {
+        "norm": norm if norm is not None else ("frozen_bn" if pretrained else "bn"),
+        "trainable_layers": trainable_layers if trainable_layers is not None else (3 if pretrained else 5),
+    }
+
+
 def build_backbone(
     name: str,
     pretrained: bool = False,
@@ -32,8 +42,8 @@ def build_backbone(
     """
     if name.startswith("timm:"):
         return TimmBackbone(name[len("timm:") :], pretrained=pretrained, **kwargs)
-    norm = norm if norm is not None else ("frozen_bn" if pretrained else "bn")
-    trainable = trainable_layers if trainable_layers is not None else (3 if pretrained else 5)
+    choices = backbone_choices(pretrained, norm, trainable_layers)
+    norm, trainable = choices["norm"], choices["trainable_layers"]
     if name.startswith("resnet"):
         return ResNetBackbone(name, pretrained=pretrained, norm=norm, trainable_layers=trainable, **kwargs)
     if name == "mobilenet_v3_large":
@@ -50,6 +60,7 @@ __all__ = [
     "MobileNetV3Backbone",
     "ResNetBackbone",
     "TimmBackbone",
+    "backbone_choices",
     "build_backbone",
     "group_norm",
     "norm_layer",

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from instseg.backbones import Backbone, build_backbone, norm_layer
+from instseg.backbones import Backbone, backbone_choices, build_backbone, norm_layer
 from instseg.methods.mask_rcnn import weights as mask_rcnn_weights
 from instseg.methods.mask_rcnn.head import build_roi_heads, build_rpn
 from instseg.methods.mask_rcnn.model import MaskRCNN
@@ -127,15 +127,6 @@ def build_mask_rcnn(
     )
 
 
-def _backbone_choices(pretrained: bool, norm: str | None, trainable_layers: int | None) -> dict[str, Any]:
-    """Resolved backbone norm and trainable stages: frozen BatchNorm and the top three stages trained when starting
-    from trained weights, trainable BatchNorm and every stage from scratch (torchvision's detection recipe)."""
-    return {
-        "norm": norm if norm is not None else ("frozen_bn" if pretrained else "bn"),
-        "trainable_layers": trainable_layers if trainable_layers is not None else (3 if pretrained else 5),
-    }
-
-
 def _offline(model: MaskRCNN, **kwargs: Any) -> MaskRCNN:
     """Record on ``model`` the builder keyword arguments that rebuild the same architecture without fetching any
     weights (``rebuild_kwargs``), so that a checkpoint can be loaded on a machine without internet."""
@@ -154,9 +145,9 @@ def _torchvision_mask_rcnn(
     options: dict[str, Any],
     coco_weights: bool = False,
 ) -> MaskRCNN:
-    """Mask R-CNN on the torchvision backbone ``name`` (norm and trainable stages by ``_backbone_choices``), with
+    """Mask R-CNN on the torchvision backbone ``name`` (norm and trainable stages by ``backbone_choices``), with
     torchvision's COCO-trained weights loaded when ``coco_weights``, and the offline ``rebuild_kwargs`` recorded."""
-    choices = _backbone_choices(pretrained_backbone or coco_weights, norm, trainable_layers)
+    choices = backbone_choices(pretrained_backbone or coco_weights, norm, trainable_layers)
     # the COCO checkpoint replaces the backbone too, so ImageNet weights are not fetched for it
     backbone = build_backbone(name, pretrained=pretrained_backbone and not coco_weights, **choices)
     model = build_mask_rcnn(backbone, num_classes, min_size, max_size, **options)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from instseg.backbones import Backbone, build_backbone, norm_layer
+from instseg.backbones import Backbone, backbone_choices, build_backbone, norm_layer
 from instseg.methods.solov2.head import SOLOv2InstanceHead, SOLOv2MaskBranch
 from instseg.methods.solov2.loss import PAPER_NUM_GRIDS, SOLOv2Loss, default_scale_ranges
 from instseg.methods.solov2.model import SOLOv2
@@ -120,10 +120,7 @@ def _solov2(
     options: dict[str, Any],
 ) -> SOLOv2:
     """SOLOv2 on a torchvision backbone, with the offline ``rebuild_kwargs`` (no weight download) recorded."""
-    choices: dict[str, Any] = {
-        "norm": norm if norm is not None else ("frozen_bn" if pretrained_backbone else "bn"),
-        "trainable_layers": trainable_layers if trainable_layers is not None else (3 if pretrained_backbone else 5),
-    }
+    choices = backbone_choices(pretrained_backbone, norm, trainable_layers)
     backbone = build_backbone(backbone_name, pretrained=pretrained_backbone, **choices)
     model = build_solov2(backbone, num_classes, min_size, max_size, **options)
     model.rebuild_kwargs = {

@@ -14,7 +14,7 @@ from typing import Any
 
 from torch import nn
 
-from instseg.backbones import Backbone, build_backbone, norm_layer
+from instseg.backbones import Backbone, backbone_choices, build_backbone, norm_layer
 from instseg.methods.yolact.anchors import DEFAULT_ANCHOR_SIZES, YOLACTPP_SCALES, AnchorGrid
 from instseg.methods.yolact.deform import make_backbone_deformable
 from instseg.methods.yolact.head import ExtraLevels, MaskIoUNet, PredictionHead, ProtoNet
@@ -120,10 +120,7 @@ def _torchvision_yolact(
     options: dict[str, Any],
 ) -> Yolact:
     """YOLACT on the torchvision backbone ``name``, recording ``rebuild_kwargs`` that skip any download."""
-    choices: dict[str, Any] = {
-        "norm": norm if norm is not None else ("frozen_bn" if pretrained_backbone else "bn"),
-        "trainable_layers": trainable_layers if trainable_layers is not None else (3 if pretrained_backbone else 5),
-    }
+    choices = backbone_choices(pretrained_backbone, norm, trainable_layers)
     backbone = build_backbone(name, pretrained=pretrained_backbone, **choices)
     model = build_yolact(backbone, num_classes, min_size, max_size, **options)
     model.rebuild_kwargs = {
