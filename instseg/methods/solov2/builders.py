@@ -12,11 +12,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from instseg.backbones import Backbone, backbone_choices, build_backbone, norm_layer
+from instseg.backbones import Backbone, norm_layer
 from instseg.methods.solov2.head import SOLOv2InstanceHead, SOLOv2MaskBranch
 from instseg.methods.solov2.loss import PAPER_NUM_GRIDS, SOLOv2Loss, default_scale_ranges
 from instseg.methods.solov2.model import SOLOv2
 from instseg.methods.solov2.postprocess import SOLOv2Postprocessor
+from instseg.methods.torchvision_backbone import build_on_torchvision_backbone
 from instseg.necks import FPN
 from instseg.registry import register_model
 
@@ -109,31 +110,6 @@ def build_solov2(
     return SOLOv2(backbone, neck, head, mask_branch, criterion, post, num_classes, min_size, max_size)
 
 
-def _solov2(
-    backbone_name: str,
-    num_classes: int,
-    min_size: int | None,
-    max_size: int | None,
-    pretrained_backbone: bool,
-    norm: str | None,
-    trainable_layers: int | None,
-    options: dict[str, Any],
-) -> SOLOv2:
-    """SOLOv2 on a torchvision backbone, with the offline ``rebuild_kwargs`` (no weight download) recorded."""
-    choices = backbone_choices(pretrained_backbone, norm, trainable_layers)
-    backbone = build_backbone(backbone_name, pretrained=pretrained_backbone, **choices)
-    model = build_solov2(backbone, num_classes, min_size, max_size, **options)
-    model.rebuild_kwargs = {
-        "num_classes": num_classes,
-        "min_size": min_size,
-        "max_size": max_size,
-        "pretrained_backbone": False,
-        **choices,
-        **options,
-    }
-    return model
-
-
 @register_model
 def solov2_resnet50(
     num_classes: int = 80,
@@ -145,7 +121,9 @@ def solov2_resnet50(
     **options: Any,
 ) -> SOLOv2:
     """SOLOv2, ResNet-50-FPN, the paper's head (4 convs of 512 channels, GroupNorm, grids 40..12, E = 256)."""
-    return _solov2("resnet50", num_classes, min_size, max_size, pretrained_backbone, norm, trainable_layers, options)
+    return build_on_torchvision_backbone(
+        build_solov2, "resnet50", num_classes, min_size, max_size, pretrained_backbone, norm, trainable_layers, options
+    )
 
 
 @register_model
@@ -160,7 +138,9 @@ def solov2_resnet18(
 ) -> SOLOv2:
     """SOLOv2, ResNet-18-FPN: the paper's grids with a narrower head (4 convs of 256 channels, GroupNorm)."""
     options = {"head_channels": 256, **options}
-    return _solov2("resnet18", num_classes, min_size, max_size, pretrained_backbone, norm, trainable_layers, options)
+    return build_on_torchvision_backbone(
+        build_solov2, "resnet18", num_classes, min_size, max_size, pretrained_backbone, norm, trainable_layers, options
+    )
 
 
 @register_model
@@ -185,7 +165,9 @@ def solov2_light_resnet18(
         "num_grids": LIGHT_NUM_GRIDS,
         **options,
     }
-    return _solov2("resnet18", num_classes, min_size, max_size, pretrained_backbone, norm, trainable_layers, options)
+    return build_on_torchvision_backbone(
+        build_solov2, "resnet18", num_classes, min_size, max_size, pretrained_backbone, norm, trainable_layers, options
+    )
 
 
 @register_model
@@ -214,6 +196,14 @@ def solov2_light_mobilenetv3(
         "num_grids": LIGHT_NUM_GRIDS,
         **options,
     }
-    return _solov2(
-        "mobilenet_v3_large", num_classes, min_size, max_size, pretrained_backbone, norm, trainable_layers, options
+    return build_on_torchvision_backbone(
+        build_solov2,
+        "mobilenet_v3_large",
+        num_classes,
+        min_size,
+        max_size,
+        pretrained_backbone,
+        norm,
+        trainable_layers,
+        options,
     )

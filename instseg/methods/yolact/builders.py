@@ -14,7 +14,8 @@ from typing import Any
 
 from torch import nn
 
-from instseg.backbones import Backbone, backbone_choices, build_backbone, norm_layer
+from instseg.backbones import Backbone, norm_layer
+from instseg.methods.torchvision_backbone import build_on_torchvision_backbone
 from instseg.methods.yolact.anchors import DEFAULT_ANCHOR_SIZES, YOLACTPP_SCALES, AnchorGrid
 from instseg.methods.yolact.deform import make_backbone_deformable
 from instseg.methods.yolact.head import ExtraLevels, MaskIoUNet, PredictionHead, ProtoNet
@@ -109,31 +110,6 @@ def build_yolact(
     )
 
 
-def _torchvision_yolact(
-    name: str,
-    num_classes: int,
-    min_size: int | None,
-    max_size: int | None,
-    pretrained_backbone: bool,
-    norm: str | None,
-    trainable_layers: int | None,
-    options: dict[str, Any],
-) -> Yolact:
-    """YOLACT on the torchvision backbone ``name``, recording ``rebuild_kwargs`` that skip any download."""
-    choices = backbone_choices(pretrained_backbone, norm, trainable_layers)
-    backbone = build_backbone(name, pretrained=pretrained_backbone, **choices)
-    model = build_yolact(backbone, num_classes, min_size, max_size, **options)
-    model.rebuild_kwargs = {
-        "num_classes": num_classes,
-        "min_size": min_size,
-        "max_size": max_size,
-        "pretrained_backbone": False,
-        **choices,
-        **options,
-    }
-    return model
-
-
 @register_model
 def yolact_resnet50(
     num_classes: int = 80,
@@ -145,8 +121,8 @@ def yolact_resnet50(
     **options: Any,
 ) -> Yolact:
     """YOLACT, ResNet-50-FPN (the paper's YOLACT-550 R-50 layout: 32 prototypes, 256-wide head)."""
-    return _torchvision_yolact(
-        "resnet50", num_classes, min_size, max_size, pretrained_backbone, norm, trainable_layers, options
+    return build_on_torchvision_backbone(
+        build_yolact, "resnet50", num_classes, min_size, max_size, pretrained_backbone, norm, trainable_layers, options
     )
 
 
@@ -161,8 +137,8 @@ def yolact_resnet18(
     **options: Any,
 ) -> Yolact:
     """YOLACT, ResNet-18-FPN: a light model that trains from scratch on small data sets."""
-    return _torchvision_yolact(
-        "resnet18", num_classes, min_size, max_size, pretrained_backbone, norm, trainable_layers, options
+    return build_on_torchvision_backbone(
+        build_yolact, "resnet18", num_classes, min_size, max_size, pretrained_backbone, norm, trainable_layers, options
     )
 
 
@@ -178,8 +154,8 @@ def yolactpp_resnet18(
 ) -> Yolact:
     """YOLACT++, ResNet-18-FPN: mask re-scoring, deformable convs in C3..C5 (every third block), 3 anchor scales."""
     options = {"mask_rescoring": True, "deformable": True, "anchor_scales": YOLACTPP_SCALES, **options}
-    return _torchvision_yolact(
-        "resnet18", num_classes, min_size, max_size, pretrained_backbone, norm, trainable_layers, options
+    return build_on_torchvision_backbone(
+        build_yolact, "resnet18", num_classes, min_size, max_size, pretrained_backbone, norm, trainable_layers, options
     )
 
 
@@ -202,6 +178,14 @@ def yolact_light_mobilenetv3(
         "head_norm": "bn",
         **options,
     }
-    return _torchvision_yolact(
-        "mobilenet_v3_large", num_classes, min_size, max_size, pretrained_backbone, norm, trainable_layers, options
+    return build_on_torchvision_backbone(
+        build_yolact,
+        "mobilenet_v3_large",
+        num_classes,
+        min_size,
+        max_size,
+        pretrained_backbone,
+        norm,
+        trainable_layers,
+        options,
     )
