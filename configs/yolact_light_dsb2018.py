@@ -31,7 +31,14 @@ config = dataclasses.replace(
     model=dataclasses.replace(
         base.model,
         name="yolact_light_mobilenetv3",
-        kwargs={**SMALL_OBJECTS, "min_size": SIZE, "max_size": SIZE, "norm": "bn", "head_norm": "gn"},
+        kwargs={
+            **SMALL_OBJECTS,
+            "min_size": SIZE,
+            "max_size": SIZE,
+            "norm": "bn",
+            "head_norm": "gn",
+            "proto_norm": "gn",
+        },
     ),
     data=dataclasses.replace(
         base.data,

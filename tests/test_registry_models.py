@@ -3,6 +3,10 @@ being registered; names ending in ``_test`` are test-only models registered by o
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import partial
+
 import pytest
 import torch
 
@@ -34,6 +38,22 @@ def _tiny_batch() -> tuple[ImageBatch, list[Instances]]:
     return ImageBatch.from_tensors(images, 32, 0.0), targets
 
 
+@contextmanager
+def _batchnorm_calls(model: torch.nn.Module) -> Iterator[dict[str, int]]:
+    """Count the calls of every trainable BatchNorm of ``model`` (by module name) inside the ``with`` block."""
+    calls: dict[str, int] = {}
+    handles = []
+    for name, module in model.named_modules():
+        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm) and module.training:
+            hook = partial(lambda key, *_: calls.__setitem__(key, calls.get(key, 0) + 1), name)
+            handles.append(module.register_forward_pre_hook(hook))
+    try:
+        yield calls
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
 @pytest.mark.parametrize("name", MODEL_NAMES)
 def test_model_trains_and_predicts(name: str) -> None:
     torch.manual_seed(0)
@@ -45,7 +65,13 @@ def test_model_trains_and_predicts(name: str) -> None:
     model.train()
     raw, targets = _tiny_batch()
     batch = model.normalize(raw)
-    outputs = model(batch, targets)
+    with _batchnorm_calls(model) as calls:
+        outputs = model(batch, targets)
+    # a trainable BatchNorm run on several inputs (a head shared by pyramid levels) normalises each with its own
+    # batch statistics in training but with one mixed running average in eval mode: the model then predicts
+    # differently from how it was trained
+    shared = [name for name, count in calls.items() if count > 1]
+    assert not shared, f"BatchNorm layers applied more than once per forward: {shared[:5]}"
     assert all(isinstance(v, torch.Tensor) for v in outputs.values()), "forward must return a dict of tensors"
     losses = model.loss(outputs, targets)
     assert losses and all(k.startswith("loss_") for k in losses), sorted(losses)

@@ -47,3 +47,14 @@ def check_norm(kind: str, pretrained: bool) -> None:
             "backbones/norm.py: pretrained ImageNet weights hold BatchNorm statistics; use norm='frozen_bn' or 'bn' "
             "with pretrained=True, or norm='gn' when training from scratch"
         )
+
+
+def check_shared_head_norm(kind: str | None, owner: str) -> None:
+    """Reject trainable BatchNorm in a head shared by every pyramid level: in training each level is normalised
+    with its own batch statistics, but the running statistics used at inference mix all levels, so the trained
+    model predicts differently in eval mode (measured on SOLOv2: mask IoU 0.98 in train mode, 0.6-0.8 in eval)."""
+    if kind == "bn":
+        raise ValueError(
+            f"{owner}: a head shared by all pyramid levels cannot use BatchNorm (its statistics would mix the "
+            "levels); use 'gn' or None, and BatchNorm in the per-level parts"
+        )

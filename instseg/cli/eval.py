@@ -14,7 +14,15 @@ AP_ROWS = ("AP", "AP50", "AP75", "APs", "APm", "APl")
 
 
 def _from_checkpoint(
-    checkpoint: Path, data: str, split: str | None, images: Path | None, max_dets: int, score_thr: float, device: str
+    checkpoint: Path,
+    data: str,
+    split: str | None,
+    images: Path | None,
+    max_dets: int,
+    score_thr: float,
+    device: str,
+    per_class: bool,
+    batch_size: int,
 ) -> dict[str, float]:
     """Run a checkpoint over a COCO data set through the engine's ``evaluate_checkpoint`` (imported lazily)."""
     try:
@@ -27,17 +35,58 @@ def _from_checkpoint(
         raise fail(f"resolving --data needs instseg.data.paths, which failed to import ({err})") from err
     if not checkpoint.is_file():
         raise fail(f"{checkpoint}: checkpoint file not found")
+    if split is None and Path(data).is_dir():
+        split = "val"  # a json file names its split itself
     ann_file, images_dir = resolve_annotations(data, split, images)
     if device == "auto":
         import torch
 
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    return evaluate_checkpoint(checkpoint, ann_file, images_dir, max_dets=max_dets, score_thr=score_thr, device=device)
+    return evaluate_checkpoint(
+        checkpoint,
+        ann_file,
+        images_dir,
+        max_dets=max_dets,
+        score_thr=score_thr,
+        device=device,
+        per_class=per_class,
+        batch_size=batch_size,
+    )
 
 
 def _cell(metrics: dict[str, float], key: str) -> str:
     """A figure with 4 decimals, or '-' when the metrics lack it."""
     return f"{metrics[key]:.4f}" if key in metrics else "-"
+
+
+def _per_class_rows(metrics: dict[str, float]) -> list[tuple[str, float, float, float]]:
+    """``(category, segm AP, segm AP50, bbox AP)`` of every category with ground truth (AP > -1), best first."""
+    prefix = "segm" if any(k.startswith("segm/AP[") for k in metrics) else "bbox"
+    rows = []
+    for key, value in metrics.items():
+        if key.startswith(f"{prefix}/AP[") and value > -1:
+            name = key[len(prefix) + 4 : -1]
+            rows.append(
+                (name, value, metrics.get(f"{prefix}/AP50[{name}]", -1.0), metrics.get(f"bbox/AP[{name}]", -1.0))
+            )
+    return sorted(rows, key=lambda row: (-row[1], -row[2], row[0]))
+
+
+def _print_per_class(metrics: dict[str, float]) -> None:
+    """One row per category with ground truth, best AP first, and how many categories have AP > 0."""
+    from rich.console import Console
+    from rich.table import Table
+
+    rows = _per_class_rows(metrics)
+    learned = sum(1 for row in rows if row[1] > 0)
+    table = Table(title="Per category")
+    for column in ("category", "AP", "AP50", "bbox AP"):
+        table.add_column(column, justify="left" if column == "category" else "right")
+    for name, ap, ap50, box_ap in rows:
+        table.add_row(name, f"{ap:.4f}", f"{ap50:.4f}", f"{box_ap:.4f}" if box_ap > -1 else "-")
+    console = Console()
+    console.print(table)
+    console.print(f"{learned} of {len(rows)} categories with ground truth have AP > 0", soft_wrap=True)
 
 
 def _print_tables(metrics: dict[str, float], max_dets: int, score_thr: float) -> None:
@@ -80,13 +129,19 @@ def eval_command(
     gt: Path | None = typer.Option(None, "--gt", help="COCO ground-truth json."),
     pred: Path | None = typer.Option(None, "--pred", help="COCO results json (list of result dicts)."),
     data: str | None = typer.Option(None, "--data", help="With CHECKPOINT: data folder or annotation json."),
-    split: str = typer.Option("val", "--split", help="With --data DIR: annotations/instances_{split}.json."),
+    split: str | None = typer.Option(
+        None, "--split", help="With --data DIR: annotations/instances_{split}.json (default: val)."
+    ),
     images: Path | None = typer.Option(None, "--images", help="With --data: images folder (default: beside it)."),
     max_dets: int = typer.Option(100, "--max-dets", min=1, help="Detections kept per image (crowded data: 1000)."),
     score_thr: float = typer.Option(0.5, "--score-thr", help="Score threshold of the matching metrics."),
     as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON instead of tables."),
     out: Path | None = typer.Option(None, "--out", help="Also write the metrics JSON to this file."),
     device: str = typer.Option("auto", "--device", help="With CHECKPOINT: cpu, cuda, cuda:1 ... (auto: cuda if any)."),
+    per_class: bool = typer.Option(False, "--per-class", help="Also each category's AP and AP50."),
+    batch_size: int = typer.Option(
+        2, "--batch-size", min=1, help="With CHECKPOINT: images per forward pass (padded to the largest)."
+    ),
 ) -> None:
     """Evaluate a COCO results file (--gt, --pred) or a checkpoint (CKPT --data DIR): mask/box AP, F1, PQ."""
     metrics: dict[str, Any]
@@ -96,7 +151,9 @@ def eval_command(
         if data is None:
             raise typer.BadParameter("CHECKPOINT needs --data (a data folder or an annotation json)")
         try:
-            metrics = _from_checkpoint(checkpoint, data, split, images, max_dets, score_thr, device)
+            metrics = _from_checkpoint(
+                checkpoint, data, split, images, max_dets, score_thr, device, per_class, batch_size
+            )
         except ValueError as err:
             raise fail(str(err)) from err
     else:
@@ -106,7 +163,9 @@ def eval_command(
         from instseg.eval.results import load_results
 
         try:
-            metrics = evaluate_results(gt, load_results(pred), max_dets=max_dets, score_thr=score_thr, source=str(pred))
+            metrics = evaluate_results(
+                gt, load_results(pred), max_dets=max_dets, score_thr=score_thr, source=str(pred), per_class=per_class
+            )
         except ValueError as err:
             raise fail(str(err)) from err
     text = json.dumps(metrics, indent=2)
@@ -117,3 +176,5 @@ def eval_command(
         typer.echo(text)
     else:
         _print_tables(metrics, max_dets, score_thr)
+        if per_class:
+            _print_per_class(metrics)

@@ -57,12 +57,13 @@ def evaluate_checkpoint(
     device: str = "cpu",
     batch_size: int = 2,
     num_workers: int = 0,
+    per_class: bool = False,
 ) -> dict[str, float]:
     """COCO segm/bbox AP and matching figures of a checkpoint on a COCO json (images resized as in training).
 
     The model is rebuilt from the checkpoint (EMA weights when present); images get the evaluation resize of the
     checkpoint's ``data.min_size``/``data.max_size`` and predictions are scored at the original image size. The
-    data set's categories must be those the model was trained on.
+    data set's categories must be those the model was trained on. ``per_class`` adds each category's AP/AP50.
     """
     from instseg.data.coco import CocoDataset
     from instseg.data.collate import collate_batch
@@ -82,7 +83,9 @@ def evaluate_checkpoint(
             f"{dataset.ann_file}: category ids {dataset.category_ids} differ from those checkpoint {checkpoint} "
             f"was trained on ({list(trained_ids)})"
         )
-    evaluator = InstanceEvaluator(dataset.to_coco_dict(), dataset.category_ids, max_dets=max_dets, score_thr=score_thr)
+    evaluator = InstanceEvaluator(
+        dataset.to_coco_dict(), dataset.category_ids, max_dets=max_dets, score_thr=score_thr, per_class=per_class
+    )
     loader = build_loader(
         dataset,  # type: ignore[arg-type]
         batch_size,

@@ -63,6 +63,33 @@ def summarize_coco(
     return out
 
 
+def per_class_key(prefix: str, name: str, category_name: str) -> str:
+    """The metrics key of one category's figure, e.g. ``segm/AP[person]``."""
+    return f"{prefix}/{name}[{category_name}]"
+
+
+def summarize_per_class(
+    precision: np.ndarray,
+    iou_thrs: np.ndarray,
+    area_labels: Sequence[str],
+    max_dets_list: Sequence[int],
+    max_dets: int,
+    prefix: str,
+    category_names: Sequence[str],
+) -> dict[str, float]:
+    """Each category's AP and AP50 (``{prefix}/AP[name]``, ``{prefix}/AP50[name]``) read at ``max_dets`` from the
+    accumulated ``precision`` [T, R, K, A, M], categories in ``category_names`` order; -1 where the category has no
+    ground truth in the evaluated images (COCO's rule)."""
+    m = list(max_dets_list).index(max_dets)
+    a_all = list(area_labels).index("all")
+    t50 = int(np.flatnonzero(np.isclose(iou_thrs, 0.5))[0])
+    out: dict[str, float] = {}
+    for k, name in enumerate(category_names):
+        out[per_class_key(prefix, "AP", name)] = _mean_valid(precision[:, :, k, a_all, m])
+        out[per_class_key(prefix, "AP50", name)] = _mean_valid(precision[t50, :, k, a_all, m])
+    return out
+
+
 def _detections(results: Sequence[dict[str, Any]], iou_type: str) -> list[dict[str, Any]]:
     """Fresh result dicts for one evaluation (:func:`_load_detections` writes ``id``/``area`` into them).
 
@@ -120,11 +147,13 @@ def coco_ap(
     iou_type: str,
     max_dets: int = 100,
     image_ids: Iterable[int] | None = None,
+    per_class: bool = False,
 ) -> dict[str, float]:
     """COCO AP/AR of validated ``results`` (see ``instseg.eval.results``) for ``iou_type`` 'segm' or 'bbox'.
 
     ``image_ids`` restricts the evaluation to those images (e.g. the images an evaluator has seen); by default
-    every ground-truth image counts, as in COCO.
+    every ground-truth image counts, as in COCO. ``per_class`` adds every category's AP and AP50 (keys from
+    :func:`per_class_key`, by category name).
     """
     if iou_type not in IOU_TYPES:
         raise ValueError(f"iou_type must be one of {IOU_TYPES}, got {iou_type!r}")
@@ -144,12 +173,12 @@ def coco_ap(
     evaluator.evaluate()
     evaluator.accumulate()
     p = evaluator.params
-    return summarize_coco(
-        np.asarray(evaluator.eval["precision"]),
-        np.asarray(evaluator.eval["recall"]),
-        np.asarray(p.iouThrs),
-        p.areaRngLbl,
-        p.maxDets,
-        max_dets,
-        iou_type,
+    precision = np.asarray(evaluator.eval["precision"])
+    iou_thrs = np.asarray(p.iouThrs)
+    out = summarize_coco(
+        precision, np.asarray(evaluator.eval["recall"]), iou_thrs, p.areaRngLbl, p.maxDets, max_dets, iou_type
     )
+    if per_class:
+        names = [str(gt.cats[c].get("name", c)) for c in p.catIds]
+        out.update(summarize_per_class(precision, iou_thrs, p.areaRngLbl, p.maxDets, max_dets, iou_type, names))
+    return out

@@ -41,9 +41,11 @@ def compute_metrics(
     score_thr: float = 0.5,
     image_ids: Sequence[int] | None = None,
     gt_rles: dict[int, tuple[list, list[int]]] | None = None,
+    per_class: bool = False,
 ) -> dict[str, float]:
     """Every figure of validated ``results``: ``segm/*`` and ``match/*`` when they carry masks, ``bbox/*`` always,
-    plus ``max_dets``. ``image_ids`` restricts the images (default: all ground-truth images)."""
+    plus ``max_dets``. ``image_ids`` restricts the images (default: all ground-truth images); ``per_class`` adds
+    each category's AP and AP50 (``segm/AP[name]``, ...)."""
     coco_max_dets(max_dets)  # validates
     out: dict[str, float] = {}
     if results:
@@ -51,8 +53,8 @@ def compute_metrics(
     else:  # no predictions at all: mask figures (all zero) when the ground truth has masks
         masks = all(ann.get("segmentation") for ann in gt.dataset["annotations"])
     if masks:
-        out.update(coco_ap(gt, results, "segm", max_dets, image_ids))
-    out.update(coco_ap(gt, results, "bbox", max_dets, image_ids))
+        out.update(coco_ap(gt, results, "segm", max_dets, image_ids, per_class))
+    out.update(coco_ap(gt, results, "bbox", max_dets, image_ids, per_class))
     if masks:
         out.update(matching_metrics(gt, results, score_thr, image_ids, gt_rles))
     out["max_dets"] = float(max_dets)
@@ -65,6 +67,7 @@ def evaluate_results(
     max_dets: int = 100,
     score_thr: float = 0.5,
     source: str = "results",
+    per_class: bool = False,
 ) -> dict[str, float]:
     """Evaluate COCO result dicts (e.g. a loaded results file) against a ground-truth json path or dict.
 
@@ -72,7 +75,7 @@ def evaluate_results(
     results file); all ground-truth images count, so an image without predictions contributes its objects as misses.
     """
     gt = load_ground_truth(gt_json)
-    return compute_metrics(gt, validate_results(results, gt, source), max_dets, score_thr)
+    return compute_metrics(gt, validate_results(results, gt, source), max_dets, score_thr, per_class=per_class)
 
 
 class InstanceEvaluator:
@@ -82,7 +85,7 @@ class InstanceEvaluator:
     ``CocoDataset.category_ids``); ``None`` means the ground truth's category ids in increasing order.
     Predictions must be at the image's original size; predictions without scores count as score 1.0.
     Only processed images are evaluated; an image seen twice (DistributedSampler pads ranks by repeating
-    images) keeps its first predictions.
+    images) keeps its first predictions. ``per_class`` adds each category's AP and AP50 to the figures.
     """
 
     def __init__(
@@ -91,8 +94,10 @@ class InstanceEvaluator:
         category_ids: Sequence[int] | None = None,
         max_dets: int = 100,
         score_thr: float = 0.5,
+        per_class: bool = False,
     ) -> None:
         self.gt = load_ground_truth(ann_file_or_coco_dict)
+        self.per_class = per_class
         self.source = (
             "<ground-truth dict>" if isinstance(ann_file_or_coco_dict, Mapping) else str(ann_file_or_coco_dict)
         )
@@ -159,4 +164,6 @@ class InstanceEvaluator:
         has_masks = any("segmentation" in r for r in results)
         if has_masks and self._gt_rles is None:
             self._gt_rles = gt_rles_by_image(self.gt)
-        return compute_metrics(self.gt, results, self.max_dets, self.score_thr, sorted(per_image), self._gt_rles)
+        return compute_metrics(
+            self.gt, results, self.max_dets, self.score_thr, sorted(per_image), self._gt_rles, self.per_class
+        )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -25,7 +26,8 @@ def build_on_torchvision_backbone(
     """``assemble(backbone, num_classes, min_size, max_size, **options)`` on the torchvision backbone
     ``backbone_name`` (norm and trainable stages by ``backbone_choices``), with ``rebuild_kwargs`` recorded: the
     builder keyword arguments that rebuild the same architecture without fetching weights, so that a checkpoint
-    loads on a machine without internet."""
+    loads on a machine without internet. Every keyword-only default of ``assemble`` is recorded too, so that a
+    checkpoint keeps its architecture when a later version changes a default."""
     choices = backbone_choices(pretrained_backbone, norm, trainable_layers)
     backbone: Backbone = build_backbone(backbone_name, pretrained=pretrained_backbone, **choices)
     model = assemble(backbone, num_classes, min_size, max_size, **options)
@@ -35,6 +37,16 @@ def build_on_torchvision_backbone(
         "max_size": max_size,
         "pretrained_backbone": False,
         **choices,
+        **keyword_defaults(assemble),
         **options,
     }
     return model
+
+
+def keyword_defaults(function: Callable[..., Any]) -> dict[str, Any]:
+    """The keyword-only parameters of ``function`` that have defaults, with those defaults."""
+    return {
+        name: param.default
+        for name, param in inspect.signature(function).parameters.items()
+        if param.kind is inspect.Parameter.KEYWORD_ONLY and param.default is not inspect.Parameter.empty
+    }

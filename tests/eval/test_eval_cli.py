@@ -114,12 +114,14 @@ def test_checkpoint_path_calls_the_engine(
     ckpt = tmp_path / "best.pt"
     ckpt.write_bytes(b"")
     calls: list[tuple] = []
+    splits: list[str | None] = []
 
     def evaluate_checkpoint(checkpoint: Any, ann_file: Any, images_dir: Any, **kw: Any) -> dict[str, float]:
         calls.append((checkpoint, ann_file, images_dir, kw))
         return {"segm/AP": 0.25, "max_dets": float(kw["max_dets"])}
 
     def resolve_annotations(data: Any, split: Any = None, images: Any = None) -> tuple[Path, Path]:
+        splits.append(split)
         return Path(data), Path(images) if images else Path(data).parent.parent / "images"
 
     monkeypatch.setitem(
@@ -132,7 +134,12 @@ def test_checkpoint_path_calls_the_engine(
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout) == {"segm/AP": 0.25, "max_dets": 300.0}
-    assert calls == [(ckpt, gt, tmp_path, {"max_dets": 300, "score_thr": 0.5, "device": "cpu"})]
+    assert calls == [
+        (ckpt, gt, tmp_path, {"max_dets": 300, "score_thr": 0.5, "device": "cpu", "per_class": False, "batch_size": 2})
+    ]
+    assert splits == [None]  # a json file: no default split
+    result = runner.invoke(app, [str(ckpt), "--data", str(tmp_path), "--device", "cpu", "--json"])
+    assert result.exit_code == 0 and splits == [None, "val"]  # a data folder: val by default
     result = runner.invoke(app, args[:-1], env={"COLUMNS": "160"})  # table of partial metrics
     assert result.exit_code == 0, result.output
     assert "0.2500" in result.stdout

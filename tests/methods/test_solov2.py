@@ -46,7 +46,14 @@ def test_builders_are_registered_with_their_options() -> None:
     model = create_model("solov2_light_resnet18", num_classes=3, min_size=448, max_size=512)
     assert isinstance(model, SOLOv2) and model.head.num_grids == list(LIGHT_NUM_GRIDS)
     assert model.rebuild_kwargs["pretrained_backbone"] is False and model.rebuild_kwargs["norm"] == "bn"
-    assert isinstance(model.head.cls_tower[0][1], nn.BatchNorm2d)
+    # every architecture default is recorded, so a checkpoint survives later changes of the defaults
+    assert model.rebuild_kwargs["mask_norm"] == "bn" and model.rebuild_kwargs["center_sampling"] == 0.2
+    rebuilt = create_model("solov2_light_resnet18", **model.rebuild_kwargs)
+    assert rebuilt.load_state_dict(model.state_dict()) is not None
+    assert isinstance(model.head.cls_tower[0][1], nn.GroupNorm)  # shared by the levels
+    assert isinstance(model.mask_branch.fuse[1], nn.BatchNorm2d)  # per level: foldable
+    with pytest.raises(ValueError, match="shared by all pyramid levels"):
+        create_model("solov2_light_resnet18", num_classes=3, head_norm="bn")
     r18 = create_model("solov2_resnet18", num_classes=3, min_size=128, max_size=128)
     assert isinstance(r18.head.cls_tower[0][1], nn.GroupNorm) and len(r18.head.cls_tower) == 4
 

@@ -180,3 +180,15 @@ def test_semantic_head_only_in_training() -> None:
     assert out["class_logits"].shape == (1, num_anchors, 3) and out["anchors"].shape == (num_anchors, 4)
     assert out["prototypes"].shape == (1, 8, 16, 16)
     assert F.relu(out["prototypes"]).equal(out["prototypes"])
+
+
+def test_light_model_norms_and_no_batchnorm_in_the_shared_head() -> None:
+    from torch import nn
+
+    from instseg.registry import create_model
+
+    model = create_model("yolact_light_mobilenetv3", num_classes=3)
+    assert isinstance(model.head.shared[1], nn.GroupNorm)  # shared by the levels
+    assert isinstance(model.protonet.before[0][1], nn.BatchNorm2d)  # one level: foldable
+    with pytest.raises(ValueError, match="shared by all pyramid levels"):
+        create_model("yolact_light_mobilenetv3", num_classes=3, head_norm="bn")

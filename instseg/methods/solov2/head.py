@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from instseg.backbones.norm import norm_layer
+from instseg.backbones.norm import check_shared_head_norm, norm_layer
 
 
 def conv_norm_relu(in_channels: int, out_channels: int, norm: str, kernel_size: int = 3) -> nn.Sequential:
@@ -56,6 +56,7 @@ class SOLOv2InstanceHead(nn.Module):
         super().__init__()
         if num_convs < 1:
             raise ValueError(f"methods/solov2/head.py: num_convs must be >= 1, got {num_convs}")
+        check_shared_head_norm(norm, "methods/solov2/head.py: SOLOv2InstanceHead")
         self.num_grids = [int(s) for s in num_grids]
         self.num_classes = num_classes
         self.kernel_channels = kernel_channels

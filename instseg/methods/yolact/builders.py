@@ -48,6 +48,7 @@ def build_yolact(
     proto_channels: int = 256,
     head_channels: int = 256,
     head_norm: str | None = None,
+    proto_norm: str | None = None,
     anchor_sizes: Sequence[float] = DEFAULT_ANCHOR_SIZES,
     aspect_ratios: Sequence[float] = (1.0, 0.5, 2.0),
     anchor_scales: Sequence[float] = (1.0,),
@@ -72,8 +73,9 @@ def build_yolact(
     """Assemble YOLACT on ``backbone`` (its stride 8, 16, 32 maps feed the FPN; P6, P7 come from P5).
 
     ``anchor_sizes`` has one entry per level P3..P7 (the paper's 24..384 suit 550 px COCO images; small objects
-    need smaller ones), ``anchor_scales`` multiplies each (YOLACT++ uses ``YOLACTPP_SCALES``). ``head_norm`` ("bn",
-    "gn" or None as in the paper) adds a norm after the head and protonet convs; "bn" folds into the convs for
+    need smaller ones), ``anchor_scales`` multiplies each (YOLACT++ uses ``YOLACTPP_SCALES``). ``head_norm`` ("gn"
+    or None as in the paper; never "bn": the head is shared by every level) adds a norm after the head convs,
+    ``proto_norm`` (default ``head_norm``) after the protonet convs, where "bn" folds into the convs for
     inference. YOLACT++: ``mask_rescoring`` adds the mask-IoU branch, ``deformable`` turns the 3x3 convs of every
     ``deformable_interval``-th block of the ResNet ``deformable_stages`` into modulated deformable convs.
     """
@@ -97,7 +99,9 @@ def build_yolact(
         backbone,
         neck,
         ExtraLevels(fpn_channels, 2),
-        ProtoNet(fpn_channels, proto_channels, num_prototypes, norm=head_norm),
+        ProtoNet(
+            fpn_channels, proto_channels, num_prototypes, norm=proto_norm if proto_norm is not None else head_norm
+        ),
         head,
         anchors,
         YolactLoss(num_classes, 4, pos_iou, neg_iou, neg_pos_ratio, min_negatives, max_masks_per_image, loss_weights),
@@ -169,13 +173,15 @@ def yolact_light_mobilenetv3(
     trainable_layers: int | None = None,
     **options: Any,
 ) -> Yolact:
-    """A CPU YOLACT: MobileNetV3-Large, 96-wide FPN and head, 16 prototypes, BatchNorm in the head (foldable)."""
+    """A CPU YOLACT: MobileNetV3-Large, 96-wide FPN and head, 16 prototypes; GroupNorm in the prediction head
+    (shared by the levels), BatchNorm in the protonet (folded for inference)."""
     options = {
         "fpn_channels": 96,
         "head_channels": 96,
         "proto_channels": 64,
         "num_prototypes": 16,
-        "head_norm": "bn",
+        "head_norm": "gn",
+        "proto_norm": "bn",
         **options,
     }
     return build_on_torchvision_backbone(

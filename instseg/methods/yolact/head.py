@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from instseg.backbones import norm_layer
+from instseg.backbones.norm import check_shared_head_norm
 
 
 def conv_block(in_channels: int, out_channels: int, norm: str | None = None, stride: int = 1) -> nn.Sequential:
@@ -87,6 +88,7 @@ class PredictionHead(nn.Module):
         prior_prob: float = 0.01,
     ) -> None:
         super().__init__()
+        check_shared_head_norm(norm, "methods/yolact/head.py: PredictionHead")
         self.num_classes, self.num_anchors, self.num_prototypes = num_classes, num_anchors, num_prototypes
         self.shared = conv_block(in_channels, channels, norm)
         self.cls = nn.Conv2d(channels, num_anchors * (num_classes + 1), 3, padding=1)
