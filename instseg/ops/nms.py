@@ -39,7 +39,7 @@ def matrix_nms(masks: Tensor, labels: Tensor, scores: Tensor, kernel: str = "gau
     if n == 0:
         return scores.clone()
     order = scores.argsort(descending=True)
-    iou = mask_iou_matrix(masks[order])
+    iou = mask_iou_matrix(masks)[order][:, order]  # reorder the N x N matrix, not the N masks
     iou = (iou * _same_label(labels[order])).triu(diagonal=1)  # [i, j]: i scores higher than j
     # how much each i was overlapped by a higher-scored mask of its class, broadcast along rows
     compensation = iou.max(dim=0).values[:, None].expand(n, n)
