@@ -6,10 +6,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from torchvision.ops import sigmoid_focal_loss
 
+from instseg.ops.mask_downsampling import area_downsample_masks
 from instseg.structures import Instances
 
 # the paper's instance-scale ranges (sqrt of box area, in pixels) for images resized to a short side of 800
@@ -109,18 +109,11 @@ def assign_grid_cells(
     return labels, gt_index
 
 
-def downsample_masks(masks: Tensor, padded_size: tuple[int, int], stride: int, chunk: int = 64) -> Tensor:
-    """Masks Tensor[N, h, w] (bool, top-left of the padded image) padded and area-averaged by ``stride``, then
-    thresholded at 0.5: float 0/1 Tensor[N, H / stride, W / stride]. Chunked to bound memory on crowded images."""
-    pad_h, pad_w = padded_size
-    out = []
-    for start in range(0, masks.shape[0], chunk):
-        part = masks[start : start + chunk].float()
-        part = F.pad(part, (0, pad_w - part.shape[-1], 0, pad_h - part.shape[-2]))
-        out.append((F.avg_pool2d(part[:, None], stride)[:, 0] >= 0.5).float())
-    if not out:
-        return masks.new_zeros((0, pad_h // stride, pad_w // stride), dtype=torch.float32)
-    return torch.cat(out)
+def downsample_masks(masks: Tensor, padded_size: tuple[int, int], stride: int) -> Tensor:
+    """Masks Tensor[N, h, w] (bool, top-left of the padded image) area-averaged by ``stride`` and thresholded at
+    0.5: float 0/1 Tensor[N, H / stride, W / stride]."""
+    size = (padded_size[0] // stride, padded_size[1] // stride)
+    return (area_downsample_masks(masks, padded_size, size) >= 0.5).float()
 
 
 def dice_loss(logits: Tensor, targets: Tensor, eps: float = 1e-3) -> Tensor:

@@ -11,29 +11,16 @@ from torch import Tensor, nn
 from torchvision.models.detection._utils import BoxCoder
 
 from instseg.methods.yolact.anchors import match_anchors
+from instseg.ops.mask_downsampling import area_downsample_masks
 from instseg.structures import Instances
 
 # the paper's loss weights (class 1, box 1.5, mask 6.125, semantic 1); the mask-IoU weight is ours
 DEFAULT_WEIGHTS = {"loss_class": 1.0, "loss_box": 1.5, "loss_mask": 6.125, "loss_semantic": 1.0, "loss_mask_iou": 5.0}
-_CHUNK = 64  # ground-truth masks resized this many at a time (hundreds of full-size float masks cost gigabytes)
 
 
 def box_coder() -> BoxCoder:
     """SSD's box encoding (centre / 0.1, log size / 0.2), which YOLACT keeps."""
     return BoxCoder(weights=(10.0, 10.0, 5.0, 5.0))
-
-
-def resize_masks(masks: Tensor, padded: tuple[int, int], size: tuple[int, int]) -> Tensor:
-    """Boolean masks Tensor[N, h, w] padded bottom/right to ``padded`` and area-averaged to ``size`` (float [N, *size]).
-
-    Area averaging keeps the fraction of each coarse pixel an object covers, so small objects keep soft targets.
-    """
-    out = []
-    for start in range(0, masks.shape[0], _CHUNK):
-        chunk = masks[start : start + _CHUNK].float()
-        chunk = F.pad(chunk, (0, padded[1] - chunk.shape[-1], 0, padded[0] - chunk.shape[-2]))
-        out.append(F.interpolate(chunk[None], size=size, mode="area")[0])
-    return torch.cat(out) if out else masks.new_zeros((0, *size), dtype=torch.float32)
 
 
 def box_crop(boxes: Tensor, size: tuple[int, int], stride: float) -> Tensor:
@@ -153,7 +140,7 @@ class YolactLoss(nn.Module):
             if num_pos:
                 box_t = self.box_coder.encode_single(boxes[matched[pos]], anchors[pos])
                 loss_box = loss_box + F.smooth_l1_loss(deltas[i, pos], box_t, beta=1.0, reduction="sum")
-            gt_proto = resize_masks(masks, padded, (hp, wp))  # [N, Hp, Wp] in 0..1
+            gt_proto = area_downsample_masks(masks, padded, (hp, wp))  # [N, Hp, Wp] in 0..1
             if "semantic_logits" in outputs:
                 loss_sem = loss_sem + self._semantic(
                     outputs["semantic_logits"][i], masks, labels, padded, target.image_size
@@ -190,7 +177,7 @@ class YolactLoss(nn.Module):
     ) -> Tensor:
         """Mean per-class BCE of one image's ``logits`` Tensor[K, Hs, Ws] over its unpadded area."""
         hs, ws = logits.shape[-2:]
-        small = resize_masks(masks, padded, (hs, ws))  # [N, Hs, Ws]
+        small = area_downsample_masks(masks, padded, (hs, ws))  # [N, Hs, Ws]
         target = logits.new_zeros((self.num_classes, hs, ws))
         if len(labels):
             target = target.scatter_reduce(0, labels[:, None, None].expand_as(small), small, "amax")
