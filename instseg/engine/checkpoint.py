@@ -129,9 +129,14 @@ def export_weights(
     """A slim copy of a checkpoint for inference (config, classes and weights; no optimiser, RNG or EMA copy).
 
     ``model_overrides`` replace builder keyword arguments in the stored config (e.g. post-processing thresholds
-    chosen after training); they must not change the weights' shapes.
+    chosen after training); they must not change the weights' shapes. The data set locations of the training
+    config are cut to their last path component: a shared weights file names its data, not the trainer's disks.
     """
     state = load_checkpoint(checkpoint)
+    data = state["config"].get("data") or {}
+    for key in ("train", "images", "val", "val_images"):
+        if data.get(key):
+            data[key] = Path(str(data[key])).name
     if model_overrides:
         state["config"]["model"]["kwargs"] = {**state["config"]["model"]["kwargs"], **model_overrides}
     weights = state["ema"]["state"] if use_ema and state.get("ema") else state["model"]

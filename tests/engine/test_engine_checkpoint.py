@@ -73,9 +73,13 @@ def test_load_model_rebuilds_from_the_stored_config_with_ema_weights(tmp_path: P
     raw = load_model(path, use_ema=False)
     assert all(torch.equal(a, b) for a, b in zip(raw.state_dict().values(), model.state_dict().values(), strict=True))
     assert loaded.category_ids == [7] and loaded.class_names == ["cell"]
+    full = load_checkpoint(path)
+    full["config"]["data"]["train"] = str(tmp_path / "sets" / "nuclei")
+    save_checkpoint(full, path)
     slim = export_weights(path, tmp_path / "slim.pt")
     state = load_checkpoint(slim)
     assert state["ema"] is None and "rng" not in state
+    assert state["config"]["data"]["train"] == "nuclei"  # the data set's name, not where it lay
     assert all(
         torch.equal(a, b)
         for a, b in zip(load_model(slim).state_dict().values(), loaded.state_dict().values(), strict=True)
