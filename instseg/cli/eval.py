@@ -61,14 +61,19 @@ def _cell(metrics: dict[str, float], key: str) -> str:
 
 def _per_class_rows(metrics: dict[str, float]) -> list[tuple[str, float, float, float]]:
     """``(category, segm AP, segm AP50, bbox AP)`` of every category with ground truth (AP > -1), best first."""
-    prefix = "segm" if any(k.startswith("segm/AP[") for k in metrics) else "bbox"
+    from instseg.eval.coco_metrics import per_class_key
+
+    def opening(prefix: str) -> str:  # "segm/AP["
+        return per_class_key(prefix, "AP", "")[:-1]
+
+    prefix = "segm" if any(k.startswith(opening("segm")) for k in metrics) else "bbox"
+    start = opening(prefix)
     rows = []
     for key, value in metrics.items():
-        if key.startswith(f"{prefix}/AP[") and value > -1:
-            name = key[len(prefix) + 4 : -1]
-            rows.append(
-                (name, value, metrics.get(f"{prefix}/AP50[{name}]", -1.0), metrics.get(f"bbox/AP[{name}]", -1.0))
-            )
+        if key.startswith(start) and value > -1:
+            name = key[len(start) : -1]
+            ap50 = metrics.get(per_class_key(prefix, "AP50", name), -1.0)
+            rows.append((name, value, ap50, metrics.get(per_class_key("bbox", "AP", name), -1.0)))
     return sorted(rows, key=lambda row: (-row[1], -row[2], row[0]))
 
 

@@ -27,11 +27,9 @@ def area_downsample_masks(masks: Tensor, padded: tuple[int, int], size: tuple[in
     The fast path needs whole strides (``padded`` a multiple of ``size``); otherwise the full resize is used.
     """
     n = masks.shape[0]
-    out = torch.zeros((n, *size), dtype=torch.float32, device=masks.device)
-    if n == 0:
-        return out
-    if padded[0] % size[0] or padded[1] % size[1]:
+    if n and (padded[0] % size[0] or padded[1] % size[1]):
         return _full_resize(masks, padded, size)
+    out = torch.zeros((n, *size), dtype=torch.float32, device=masks.device)
     sy, sx = padded[0] // size[0], padded[1] // size[1]
     rows_any, cols_any = masks.any(dim=2).cpu(), masks.any(dim=1).cpu()  # [N, h], [N, w]
     for i in range(n):
