@@ -139,6 +139,8 @@ def export_weights(
             data[key] = Path(str(data[key])).name
     if model_overrides:
         state["config"]["model"]["kwargs"] = {**state["config"]["model"]["kwargs"], **model_overrides}
+        if state.get("rebuild_kwargs"):  # they take precedence over the config when the model is rebuilt
+            state["rebuild_kwargs"] = {**state["rebuild_kwargs"], **model_overrides}
     weights = state["ema"]["state"] if use_ema and state.get("ema") else state["model"]
     keep: dict[str, Any] = {
         k: state[k] for k in ("step", "config", "rebuild_kwargs", "metrics", "best", "classes") if k in state

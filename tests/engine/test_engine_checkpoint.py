@@ -103,3 +103,13 @@ def test_bad_checkpoints_raise_value_error_naming_the_file(tmp_path: Path) -> No
     wrong = save_checkpoint(state, tmp_path / "wrong.pt")
     with pytest.raises(ValueError, match=r"wrong.pt: weights do not fit model 'tiny_fg_test'"):
         load_model(wrong)
+
+
+def test_export_overrides_reach_the_recorded_rebuild_kwargs(tmp_path: Path) -> None:
+    model = create_model("tiny_fg_test", num_classes=1, hidden=4)
+    state = _state(model)
+    state["rebuild_kwargs"] = {"num_classes": 1, "hidden": 4, "nan_at_call": None}  # as builders record them
+    path = save_checkpoint(state, tmp_path / "ckpt.pt")
+    slim = export_weights(path, tmp_path / "slim.pt", model_overrides={"nan_at_call": 7})
+    # the recorded kwargs win over the config when rebuilding, so an override must change both
+    assert load_model(slim).nan_at_call == 7

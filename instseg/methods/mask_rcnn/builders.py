@@ -15,6 +15,7 @@ from instseg.backbones import Backbone, backbone_choices, build_backbone, norm_l
 from instseg.methods.mask_rcnn import weights as mask_rcnn_weights
 from instseg.methods.mask_rcnn.head import build_roi_heads, build_rpn
 from instseg.methods.mask_rcnn.model import MaskRCNN
+from instseg.methods.torchvision_backbone import keyword_defaults
 from instseg.necks import FPN
 from instseg.registry import register_model
 
@@ -129,8 +130,9 @@ def build_mask_rcnn(
 
 def _offline(model: MaskRCNN, **kwargs: Any) -> MaskRCNN:
     """Record on ``model`` the builder keyword arguments that rebuild the same architecture without fetching any
-    weights (``rebuild_kwargs``), so that a checkpoint can be loaded on a machine without internet."""
-    model.rebuild_kwargs = {**kwargs, "pretrained_backbone": False}
+    weights (``rebuild_kwargs``), so that a checkpoint can be loaded on a machine without internet; with every
+    keyword default of ``build_mask_rcnn``, so that a later change of a default keeps old checkpoints' architecture."""
+    model.rebuild_kwargs = {**keyword_defaults(build_mask_rcnn), **kwargs, "pretrained_backbone": False}
     return model
 
 
