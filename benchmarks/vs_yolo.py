@@ -43,7 +43,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 WORKER = ROOT / "benchmarks" / "yolo_worker.py"
 STAGES = ("setup", "convert", "train", "eval", "latency", "report")
-SIZE_KEYS = "data.min_size,data.max_size,model.kwargs.min_size,model.kwargs.max_size"
+SIZE_KEYS = "model.kwargs.min_size,model.kwargs.max_size"
 
 
 # -- plumbing -------------------------------------------------------------------------------------

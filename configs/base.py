@@ -18,10 +18,10 @@ config = Config(
     name="base",
     model=ModelConfig(
         name="mask_rcnn_resnet18_fpn",
-        # the model's own resize rule (used by predict) matches the data pipeline's evaluation resize
+        # the model owns the resize rule: training, evaluation, prediction and export all use it
         kwargs={"min_size": MIN_SIZE, "max_size": MAX_SIZE, "norm": "gn", "fpn_norm": "gn"},
     ),
-    data=DataConfig(min_size=MIN_SIZE, max_size=MAX_SIZE, hflip=True, batch_size=2, val_batch_size=2, num_workers=2),
+    data=DataConfig(hflip=True, batch_size=2, val_batch_size=2, num_workers=2),
     train=TrainConfig(
         optimizer="sgd",
         lr=0.02,

@@ -31,8 +31,6 @@ config = dataclasses.replace(
     ),
     data=dataclasses.replace(
         base.data,
-        min_size=MIN_SIZE,
-        max_size=MAX_SIZE,
         hflip=True,
         batch_size=4,
         val_batch_size=2,

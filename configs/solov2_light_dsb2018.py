@@ -47,8 +47,6 @@ config = dataclasses.replace(
     ),
     data=dataclasses.replace(
         base.data,
-        min_size=MIN_SIZE,
-        max_size=MAX_SIZE,
         hflip=True,
         vflip=True,
         rot90=True,

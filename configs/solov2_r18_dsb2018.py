@@ -41,8 +41,6 @@ config = dataclasses.replace(
     ),
     data=dataclasses.replace(
         base.data,
-        min_size=None,
-        max_size=MAX_SIZE,
         hflip=True,
         vflip=True,
         rot90=True,

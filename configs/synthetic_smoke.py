@@ -29,7 +29,7 @@ config = dataclasses.replace(
             "box_batch_size_per_image": 128,
         },
     ),
-    data=dataclasses.replace(base.data, min_size=SIZE, max_size=SIZE, batch_size=4, val_batch_size=4, num_workers=0),
+    data=dataclasses.replace(base.data, batch_size=4, val_batch_size=4, num_workers=0),
     train=dataclasses.replace(
         base.train,
         lr=0.02,

@@ -26,8 +26,6 @@ config = Config(
         },
     ),
     data=DataConfig(
-        min_size=None,
-        max_size=None,
         crop=256,
         scale_range=(0.7, 1.4),
         hflip=True,

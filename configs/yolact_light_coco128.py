@@ -38,8 +38,6 @@ config = dataclasses.replace(
     ),
     data=dataclasses.replace(
         base.data,
-        min_size=MIN_SIZE,
-        max_size=MAX_SIZE,
         hflip=True,
         color_jitter=0.0,
         batch_size=4,

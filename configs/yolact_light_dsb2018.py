@@ -43,8 +43,6 @@ config = dataclasses.replace(
     ),
     data=dataclasses.replace(
         base.data,
-        min_size=SIZE,
-        max_size=SIZE,
         hflip=True,
         vflip=True,
         rot90=True,

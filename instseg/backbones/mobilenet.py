@@ -20,7 +20,7 @@ class MobileNetV3Backbone(Backbone):
     def __init__(self, pretrained: bool = False, norm: str = "bn", trainable_layers: int = 5) -> None:
         check_norm(norm, pretrained)
         if not 0 <= trainable_layers <= 5:
-            raise ValueError(f"backbones/mobilenet.py: trainable_layers must be in 0..5, got {trainable_layers}")
+            raise ValueError(f"trainable_layers must be in 0..5, got {trainable_layers}")
         weights = models.MobileNet_V3_Large_Weights.IMAGENET1K_V1 if pretrained else None
         # MobileNetV3's own BatchNorm uses eps=0.001; keep it so ImageNet statistics mean what they meant
         net = models.mobilenet_v3_large(weights=weights, norm_layer=norm_layer(norm, eps=0.001))

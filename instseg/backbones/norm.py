@@ -35,16 +35,16 @@ def norm_layer(kind: str, eps: float | None = None) -> Callable[[int], nn.Module
         return FrozenBatchNorm2d if eps is None else (lambda c: FrozenBatchNorm2d(c, eps=eps))
     if kind == "gn":
         return group_norm
-    raise ValueError(f"backbones/norm.py: unknown norm {kind!r}; choose one of {', '.join(NORMS)}")
+    raise ValueError(f"unknown norm {kind!r}; choose one of {', '.join(NORMS)}")
 
 
 def check_norm(kind: str, pretrained: bool) -> None:
     """Reject a norm that cannot carry ImageNet weights (they hold BatchNorm statistics GroupNorm has no room for)."""
     if kind not in NORMS:
-        raise ValueError(f"backbones/norm.py: unknown norm {kind!r}; choose one of {', '.join(NORMS)}")
+        raise ValueError(f"unknown norm {kind!r}; choose one of {', '.join(NORMS)}")
     if pretrained and kind == "gn":
         raise ValueError(
-            "backbones/norm.py: pretrained ImageNet weights hold BatchNorm statistics; use norm='frozen_bn' or 'bn' "
+            "pretrained ImageNet weights hold BatchNorm statistics; use norm='frozen_bn' or 'bn' "
             "with pretrained=True, or norm='gn' when training from scratch"
         )
 

@@ -38,10 +38,10 @@ class ResNetBackbone(Backbone):
         trainable_layers: int = 5,
     ) -> None:
         if name not in _RESNETS:
-            raise ValueError(f"backbones/resnet.py: unknown ResNet {name!r}; choose one of {', '.join(_RESNETS)}")
+            raise ValueError(f"unknown ResNet {name!r}; choose one of {', '.join(_RESNETS)}")
         check_norm(norm, pretrained)
         if not 0 <= trainable_layers <= 5:
-            raise ValueError(f"backbones/resnet.py: trainable_layers must be in 0..5, got {trainable_layers}")
+            raise ValueError(f"trainable_layers must be in 0..5, got {trainable_layers}")
         constructor, weights = _RESNETS[name]
         # pretrained weights are fetched by torchvision (cached under TORCH_HOME) only when asked for
         net = constructor(weights=weights if pretrained else None, norm_layer=norm_layer(norm))

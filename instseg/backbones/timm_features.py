@@ -16,7 +16,7 @@ def import_timm() -> Any:
         import timm
     except ModuleNotFoundError as err:
         raise ModuleNotFoundError(
-            "backbones/timm_features.py: timm backbones need the optional package timm; "
+            "timm backbones need the optional package timm; "
             "install it with `pip install timm` (or `pip install instseg[timm]`)",
             name="timm",
         ) from err
@@ -45,7 +45,7 @@ class TimmBackbone(Backbone):
             net = timm.create_model(name, features_only=True, pretrained=pretrained, out_indices=indices, **timm_kwargs)
         except RuntimeError as err:  # timm raises RuntimeError for unknown model names
             raise ValueError(
-                f"backbones/timm_features.py: timm cannot build {name!r} with features_only: {err}"
+                f"timm cannot build {name!r} with features_only: {err}"
             ) from err
         channels = [int(c) for c in net.feature_info.channels()]
         strides = [int(s) for s in net.feature_info.reduction()]

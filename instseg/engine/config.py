@@ -32,13 +32,13 @@ class ModelConfig:
 
 @dataclass
 class DataConfig:
-    """Where the data is, how images are resized and augmented, and how they are batched.
+    """Where the data is, how training images are augmented, and how they are batched.
 
     ``train``/``val`` are a data folder (``DIR/annotations/instances_{split}.json`` + ``DIR/images``) or a COCO
-    json path (images in the sibling ``../images`` unless ``images``/``val_images`` is given). ``min_size`` is the
-    short side used for evaluation and, unless ``train_min_sizes`` lists several (multi-scale training, one drawn
-    per image), for training too; ``None`` keeps the image's own scale; ``max_size`` caps the long side. The
-    augmentation knobs are those of
+    json path (images in the sibling ``../images`` unless ``images``/``val_images`` is given). Image sizes are the
+    model's (``model.kwargs`` ``min_size``/``max_size``: one rule for training, evaluation, prediction and
+    export); ``train_min_sizes`` replaces the model's short side in training by one drawn per image (multi-scale
+    training). The augmentation knobs are those of
     ``instseg.transforms.build_train_transforms``: flips, 90-degree rotations (microscopy), large-scale jitter to
     an ``lsj`` square (replaces the short-side resize when set) and colour jitter strength.
     """
@@ -49,8 +49,6 @@ class DataConfig:
     val: str | None = None
     val_split: str | None = "val"
     val_images: str | None = None
-    min_size: int | None = 512
-    max_size: int | None = 1024
     train_min_sizes: tuple[int, ...] = ()
     hflip: bool = True
     vflip: bool = False
@@ -143,11 +141,6 @@ def validate_config(cfg: Config, source: str = "config") -> None:
         (t.log_period >= 1, f"train.log_period must be >= 1, got {t.log_period}"),
         (d.batch_size >= 1 and d.val_batch_size >= 1, "data.batch_size and data.val_batch_size must be >= 1"),
         (d.num_workers >= 0, f"data.num_workers must be >= 0, got {d.num_workers}"),
-        (
-            (d.max_size is None or d.max_size >= 1)
-            and (d.min_size is None or (d.min_size >= 1 and (d.max_size is None or d.min_size <= d.max_size))),
-            f"need 1 <= data.min_size <= data.max_size (either may be None), got {d.min_size}, {d.max_size}",
-        ),
         (all(s >= 1 for s in d.train_min_sizes), f"data.train_min_sizes must be positive, got {d.train_min_sizes}"),
         (d.lsj is None or d.lsj >= 32, f"data.lsj must be None or >= 32, got {d.lsj}"),
         (d.crop is None or d.crop >= 16, f"data.crop must be None or >= 16, got {d.crop}"),

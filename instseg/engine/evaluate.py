@@ -11,6 +11,7 @@ import torch
 
 from instseg.eval.evaluator import DatasetEvaluator
 from instseg.methods.segmenter import InstanceSegmenter
+from instseg.structures import ImageBatch
 
 
 @torch.no_grad()
@@ -24,7 +25,7 @@ def evaluate_model(
 ) -> dict[str, float]:
     """Predict every batch of ``loader`` (``(ImageBatch raw, targets, metas)``) and return the evaluator's figures.
 
-    Per batch: ``images = model.normalize(batch)``; ``preds = model.postprocess(model(images), images)`` (at the
+    Per batch (raw pixels; the model normalises): ``preds = model.postprocess(model(batch), batch)`` (at the
     original image sizes); ``evaluator.process(metas, preds)``. Under ``torch.distributed`` every rank calls this
     on its shard and the evaluator gathers (figures on rank 0, ``{}`` elsewhere). The model's train/eval mode is
     restored afterwards.
@@ -36,7 +37,7 @@ def evaluate_model(
     autocast = torch.autocast(device.type, dtype=autocast_dtype) if autocast_dtype is not None else nullcontext()
     try:
         for batch, _targets, metas in loader:
-            images = model.normalize(batch.to(device, non_blocking=True))
+            images = model_input(model, batch.to(device, non_blocking=True))
             if channels_last:
                 images.tensor = images.tensor.contiguous(memory_format=torch.channels_last)
             with autocast:
@@ -46,6 +47,15 @@ def evaluate_model(
         return evaluator.evaluate()
     finally:
         model.train(was_training)
+
+
+def model_input(model: InstanceSegmenter, batch: ImageBatch) -> ImageBatch:
+    """``batch`` (raw pixels as the collate pads them) resized and padded by the model's own rule, exactly as
+    ``model.predict`` prepares an image, so that evaluation scores what prediction would give; predictions still
+    map back to ``batch.original_sizes``."""
+    crops = [batch.tensor[i, :, :h, :w] for i, (h, w) in enumerate(batch.image_sizes)]
+    prepared = model.preprocess(crops)
+    return ImageBatch(prepared.tensor, prepared.image_sizes, batch.original_sizes)
 
 
 def evaluate_checkpoint(
@@ -59,25 +69,23 @@ def evaluate_checkpoint(
     num_workers: int = 0,
     per_class: bool = False,
 ) -> dict[str, float]:
-    """COCO segm/bbox AP and matching figures of a checkpoint on a COCO json (images resized as in training).
+    """COCO segm/bbox AP and matching figures of a checkpoint on a COCO json (images resized by the model's rule).
 
-    The model is rebuilt from the checkpoint (EMA weights when present); images get the evaluation resize of the
-    checkpoint's ``data.min_size``/``data.max_size`` and predictions are scored at the original image size. The
+    The model is rebuilt from the checkpoint (EMA weights when present); images are resized by the model's own
+    rule, as ``instseg predict`` does, and predictions are scored at the original image size. The
     data set's categories must be those the model was trained on. ``per_class`` adds each category's AP/AP50.
     """
     from instseg.data.coco import CocoDataset
     from instseg.data.collate import collate_batch
     from instseg.data.loader import build_loader
-    from instseg.engine.checkpoint import checkpoint_config, load_checkpoint, model_from_state
+    from instseg.engine.checkpoint import load_checkpoint, model_from_state
     from instseg.engine.distributed import is_distributed
     from instseg.eval.evaluator import InstanceEvaluator
-    from instseg.transforms import build_eval_transforms
 
     state = load_checkpoint(checkpoint)
-    cfg = checkpoint_config(state, str(checkpoint))
     model = model_from_state(state, str(checkpoint), device)
-    dataset = CocoDataset(ann_file, images_dir, transforms=build_eval_transforms(cfg.data.min_size, cfg.data.max_size))
-    trained_ids = getattr(model, "category_ids", None)
+    dataset = CocoDataset(ann_file, images_dir)
+    trained_ids = model.category_ids
     if trained_ids is not None and list(trained_ids) != list(dataset.category_ids):
         raise ValueError(
             f"{dataset.ann_file}: category ids {dataset.category_ids} differ from those checkpoint {checkpoint} "

@@ -34,18 +34,44 @@ def resolve_data(cfg: Config) -> Config:
 
 
 def build_datasets(cfg: Config) -> tuple[Any, Any]:
-    """``(train CocoDataset with training augmentation, val CocoDataset with the evaluation resize or None)``."""
+    """``(train data set, val CocoDataset or None)``, both without transforms: the training augmentation needs the
+    model's resize rule (``set_train_transforms``); validation images stay at their own size because evaluation
+    resizes them by the model's rule, as prediction does (``instseg.engine.evaluate.evaluate_model``)."""
     from instseg.data.coco import CocoDataset
     from instseg.data.paths import resolve_annotations
-    from instseg.transforms import build_eval_transforms, build_train_transforms
 
     d = cfg.data
     train_path = Path(d.train)  # type: ignore[arg-type]
     ann, images = resolve_annotations(train_path, _split_for(train_path, d.train_split), d.images)
-    cropping = d.crop is not None
+    train_set: Any = CocoDataset(ann, images, skip_invalid=d.skip_invalid)
+    if d.crop is not None:
+        from instseg.data.crop_sampling import RandomCropDataset
+
+        train_set = RandomCropDataset(train_set, int(d.crop), d.scale_range)
+    val_set = None
+    if d.val is not None:
+        val_path = Path(d.val)
+        val_ann, val_images = resolve_annotations(val_path, _split_for(val_path, d.val_split), d.val_images)
+        val_set = CocoDataset(val_ann, val_images, skip_invalid=d.skip_invalid)
+        if val_set.category_ids != train_set.category_ids:
+            raise ValueError(
+                f"{val_set.ann_file}: categories {val_set.category_ids} differ from the training data's "
+                f"{train_set.category_ids} ({train_set.ann_file})"
+            )
+    return train_set, val_set
+
+
+def set_train_transforms(train_set: Any, cfg: Config, min_size: int | None, max_size: int | None) -> None:
+    """Give ``train_set`` the configured augmentation around the model's resize rule (``min_size``/``max_size``;
+    ``data.train_min_sizes`` replaces the short side when set; random crops and ``lsj`` replace the resize)."""
+    from instseg.data.crop_sampling import RandomCropDataset
+    from instseg.transforms import build_train_transforms
+
+    d = cfg.data
+    cropping = isinstance(train_set, RandomCropDataset)
     train_tf = build_train_transforms(
-        min_size=None if cropping else (list(d.train_min_sizes) if d.train_min_sizes else d.min_size),
-        max_size=None if cropping else d.max_size,
+        min_size=None if cropping else (list(d.train_min_sizes) if d.train_min_sizes else min_size),
+        max_size=None if cropping else max_size,
         hflip=d.hflip,
         vflip=d.vflip,
         rot90=d.rot90,
@@ -53,26 +79,7 @@ def build_datasets(cfg: Config) -> tuple[Any, Any]:
         scale_range=d.scale_range,
         color_jitter=d.color_jitter,
     )
-    train_set: Any
-    if cropping:
-        from instseg.data.crop_sampling import RandomCropDataset
-
-        base = CocoDataset(ann, images, skip_invalid=d.skip_invalid)
-        train_set = RandomCropDataset(base, int(d.crop), d.scale_range, transforms=train_tf)  # type: ignore[arg-type]
-    else:
-        train_set = CocoDataset(ann, images, transforms=train_tf, skip_invalid=d.skip_invalid)
-    val_set = None
-    if d.val is not None:
-        val_path = Path(d.val)
-        val_ann, val_images = resolve_annotations(val_path, _split_for(val_path, d.val_split), d.val_images)
-        eval_tf = build_eval_transforms(d.min_size, d.max_size)
-        val_set = CocoDataset(val_ann, val_images, transforms=eval_tf, skip_invalid=d.skip_invalid)
-        if val_set.category_ids != train_set.category_ids:
-            raise ValueError(
-                f"{val_set.ann_file}: categories {val_set.category_ids} differ from the training data's "
-                f"{train_set.category_ids} ({train_set.ann_file})"
-            )
-    return train_set, val_set
+    train_set.transforms = train_tf if cropping else [train_tf]
 
 
 def with_num_classes(cfg: Config, num_classes: int, source: str) -> Config:
@@ -87,22 +94,30 @@ def with_num_classes(cfg: Config, num_classes: int, source: str) -> Config:
 
 
 def train_from_config(
-    cfg: Config, out_dir: str | Path, device: str = "cpu", resume: bool = False, stop_at: int | None = None
+    cfg: Config,
+    out_dir: str | Path,
+    device: str = "cpu",
+    resume: bool = False,
+    stop_at: int | None = None,
+    trust_module: bool = True,
 ) -> dict[str, float]:
     """Train as ``cfg`` says into ``out_dir`` (joining ``torchrun``'s process group if launched by it) and return
-    the last evaluation figures."""
+    the last evaluation figures. ``trust_module=False`` (a config read back from a checkpoint, not the caller's
+    own) imports ``model.module`` only under ``import_model_module``'s rules."""
     from instseg.engine.checkpoint import build_model
     from instseg.engine.distributed import init_distributed
     from instseg.engine.rng import seed_everything
     from instseg.engine.trainer import Trainer
+    from instseg.methods.segmenter import InstanceSegmenter
 
     torch_device = init_distributed(device)
     cfg = resolve_data(cfg)
     train_set, val_set = build_datasets(cfg)
     cfg = with_num_classes(cfg, train_set.num_classes, str(train_set.ann_file))
     seed_everything(cfg.train.seed)  # identical initial weights on every rank (DDP also broadcasts rank 0's)
-    model = build_model(cfg)
-    if not hasattr(model, "normalize") or not hasattr(model, "postprocess"):
-        raise TypeError(f"model {cfg.model.name!r} is not an InstanceSegmenter (no normalize/postprocess)")
+    model = build_model(cfg, [cfg.model.module] if trust_module and cfg.model.module else [])
+    if not isinstance(model, InstanceSegmenter):
+        raise TypeError(f"model {cfg.model.name!r} is not an InstanceSegmenter")
+    set_train_transforms(train_set, cfg, model.min_size, model.max_size)
     trainer = Trainer(cfg, model, train_set, out_dir, torch_device, val_set=val_set)  # type: ignore[arg-type]
     return trainer.train(resume=resume, stop_at=stop_at)

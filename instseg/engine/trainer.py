@@ -1,7 +1,7 @@
 """The training loop: a plain loop over optimiser steps with accumulation, AMP, EMA, evaluation and checkpoints.
 
 One optimiser step: for each of ``accumulate`` micro-batches, ``(batch, targets, metas) = next(stream)``;
-``images = model.normalize(batch.to(device))``; ``outputs = model(images, targets)``;
+``images = batch.to(device)``; ``outputs = model(images, targets)`` (the model normalises);
 ``losses = model.loss(outputs, targets)``; the trainer only sums the ``loss_*`` terms and back-propagates the
 sum divided by ``accumulate``. Then gradients are clipped, the optimiser and schedule step, and the EMA updates.
 """
@@ -12,6 +12,7 @@ import math
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -92,7 +93,7 @@ class Trainer:
         self.scheduler = build_scheduler(self.optimizer, t)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype == torch.float16)
         self.ema = ModelEMA(self.model, t.ema_decay) if t.ema_decay else None
-        collate = collate_fn or collate_batch
+        collate = collate_fn or partial(collate_batch, size_divisibility=model.size_divisibility)
         self.stream = BatchStream(
             train_set, cfg.data.batch_size, collate, cfg.data.num_workers, t.seed, self.rank, self.world_size
         )
@@ -132,7 +133,7 @@ class Trainer:
         return {
             "step": self.step,
             "config": config_to_dict(self.cfg),
-            "rebuild_kwargs": dict(getattr(self.model, "rebuild_kwargs", None) or {}),
+            "rebuild_kwargs": dict(self.model.rebuild_kwargs),
             "model": self.model.state_dict(),
             "ema": self.ema.state_dict() if self.ema is not None else None,
             "optimizer": self.optimizer.state_dict(),
@@ -194,7 +195,7 @@ class Trainer:
             batch, targets, _metas = next(self.stream)
             last = micro == t.accumulate - 1
             with self.ddp.no_sync() if (self.ddp is not None and not last) else nullcontext():
-                images = self.model.normalize(batch.to(self.device, non_blocking=True))
+                images = batch.to(self.device, non_blocking=True)  # raw 0..255 pixels: the model normalises
                 if self.channels_last:
                     images = ImageBatch(
                         images.tensor.contiguous(memory_format=torch.channels_last),

@@ -64,7 +64,7 @@ def find_conv_norm_pairs(model: InstanceSegmenter, image: Tensor) -> list[tuple[
     try:
         size = (int(image.shape[-2]), int(image.shape[-1]))
         batch = ImageBatch(image.to(model.pixel_mean.device), [size], [size])
-        model(model.normalize(batch))
+        model(batch)
     finally:
         for handle in handles:
             handle.remove()

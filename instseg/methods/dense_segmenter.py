@@ -33,10 +33,10 @@ class InputNormalization(NamedTuple):
     percentiles: tuple[float, float] | None
 
 
-def input_normalization(pretrained: bool, per_image: bool = True) -> InputNormalization:
-    """ImageNet statistics for a pretrained network; from scratch, the microscopy rule (0..255 -> 0..1, then the
-    per-image 1..99.8 percentiles to 0..1 unless ``per_image`` is False)."""
-    if pretrained:
+def input_normalization(imagenet: bool, per_image: bool = True) -> InputNormalization:
+    """ImageNet statistics (for a network pretrained on ImageNet); otherwise the microscopy rule (0..255 -> 0..1,
+    then the per-image 1..99.8 percentiles to 0..1 unless ``per_image`` is False)."""
+    if imagenet:
         return InputNormalization(IMAGENET_MEAN, IMAGENET_STD, None)
     return InputNormalization(UNIT_MEAN, UNIT_STD, MICROSCOPY_PERCENTILES if per_image else None)
 
@@ -44,10 +44,10 @@ def input_normalization(pretrained: bool, per_image: bool = True) -> InputNormal
 class DenseSegmenter(InstanceSegmenter):
     """Bottom-up instance segmentation from per-pixel maps.
 
-    ``forward(images, targets=None) -> head(network(x))``, where ``x`` is ``images.tensor`` (Tensor[B, 3, H, W],
-    already normalised by ``normalize`` / ``preprocess``) mapped by ``percentile_normalize`` when ``percentiles``
-    is given; ``network`` is any module mapping it to full-resolution features (e.g.
-    ``instseg.necks.unet.UNet``). ``loss`` is ``criterion(outputs, targets)`` and ``postprocess`` is
+    ``forward(images, targets=None) -> head(network(x))``, where ``x`` is ``normalize(images)`` (Tensor[B, 3, H, W]
+    from the raw 0..255 pixels), then mapped by ``percentile_normalize`` when ``percentiles`` is given; ``network``
+    is any module mapping it to full-resolution features (e.g. ``instseg.necks.unet.UNet``). ``loss`` is
+    ``criterion(outputs, targets)`` and ``postprocess`` is
     ``postprocessor(outputs, images)``; subclasses document the output keys of their head.
     """
 
@@ -75,7 +75,7 @@ class DenseSegmenter(InstanceSegmenter):
         self.percentiles = percentiles
 
     def forward(self, images: ImageBatch, targets: list[Instances] | None = None) -> dict[str, Tensor]:
-        x = images.tensor  # [B, 3, H, W], already normalised by ``normalize`` / ``preprocess``
+        x = self.normalize(images)  # [B, 3, H, W] from raw 0..255 pixels
         if self.percentiles is not None:
             x = percentile_normalize(x, images.image_sizes, *self.percentiles)
         return self.head(self.network(x))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -18,10 +19,6 @@ IMAGENET_STD = (58.395, 57.12, 57.375)
 
 
 class InstanceSegmenter(nn.Module):
-    # feed inference batches in channels_last layout: oneDNN convolutions run ~1.5x faster on CPU for plain
-    # conv nets (U-Nets); off by default because detectors with RoI ops gain nothing measured
-    inference_channels_last: bool = False
-
     """Base class of every instseg model.
 
     Subclasses implement the three steps shared by training, evaluation and export:
@@ -30,8 +27,20 @@ class InstanceSegmenter(nn.Module):
       - ``postprocess(outputs, images) -> list[Instances]`` (at ``images.original_sizes``).
     This class owns what comes before them: pixel normalisation (``pixel_mean``/``pixel_std`` buffers, on the
     0..255 scale) and the resize/padding rule (short side ``min_size``, long side at most ``max_size``, padded
-    to ``size_divisibility``); ``predict`` chains everything for one numpy image.
+    to ``size_divisibility``); ``predict`` chains everything for one numpy image. ``forward`` takes the raw
+    0..255 pixels (``preprocess`` or the data loader's collate pads them with 0) and normalises them itself
+    (``normalize``), so training, evaluation, prediction and export share one input rule.
+
+    What the model is, declared as attributes and stored in checkpoints:
+      - ``class_names`` / ``category_ids``: the training data's categories (label k is ``category_ids[k]``),
+        None until a trainer or a checkpoint sets them;
+      - ``rebuild_kwargs``: the builder keyword arguments that rebuild this architecture offline, recorded by
+        ``instseg.registry.register_model`` for every registered builder.
     """
+
+    # feed inference batches in channels_last layout: oneDNN convolutions run ~1.5x faster on CPU for plain
+    # conv nets (U-Nets); off by default because detectors with RoI ops gain nothing measured
+    inference_channels_last: bool = False
 
     def __init__(
         self,
@@ -47,6 +56,9 @@ class InstanceSegmenter(nn.Module):
         self.min_size = min_size
         self.max_size = max_size
         self.size_divisibility = size_divisibility
+        self.class_names: list[str] | None = None
+        self.category_ids: list[int] | None = None
+        self.rebuild_kwargs: dict[str, Any] = {}
         self.pixel_mean: Tensor
         self.pixel_std: Tensor
         self.register_buffer("pixel_mean", torch.tensor(pixel_mean, dtype=torch.float32).view(-1, 1, 1), False)
@@ -62,17 +74,24 @@ class InstanceSegmenter(nn.Module):
     def postprocess(self, outputs: dict[str, Tensor], images: ImageBatch) -> list[Instances]:
         raise NotImplementedError
 
-    # -- shared pre-processing --------------------------------------------------------------------
-    def normalize(self, batch: ImageBatch) -> ImageBatch:
-        """Normalise a batch of raw pixels (0..255, as the data loader's collate gives it); padding stays 0."""
-        x = (batch.tensor.to(self.pixel_mean.device, torch.float32) - self.pixel_mean) / self.pixel_std
-        for i, (h, w) in enumerate(batch.image_sizes):
+    # -- the input rule ------------------------------------------------------------------------------
+    def normalize(self, images: ImageBatch) -> Tensor:
+        """Tensor[B, C, H, W] of ``images``' raw 0..255 pixels normalised by ``pixel_mean``/``pixel_std``.
+
+        Called by every subclass's ``forward`` (and nowhere else), so training, evaluation, prediction and export
+        see one rule; padding (beyond ``image_sizes``) stays 0 after normalisation.
+        """
+        x = (images.tensor.to(self.pixel_mean.device, torch.float32) - self.pixel_mean) / self.pixel_std
+        for i, (h, w) in enumerate(images.image_sizes):
             x[i, :, h:, :] = 0.0
             x[i, :, :, w:] = 0.0
-        return ImageBatch(x, batch.image_sizes, batch.original_sizes)
+        return x
 
     def preprocess(self, images: Sequence[Tensor]) -> ImageBatch:
-        """Resize (model's rule), normalise and pad images for inference (each Tensor[3, H, W] on 0..255)."""
+        """Resize (the model's rule) and pad raw images (each Tensor[3, H, W] on 0..255) into one batch.
+
+        Pixels stay on the 0..255 scale: ``forward`` normalises.
+        """
         device = self.pixel_mean.device
         tensors, originals = [], []
         for image in images:
@@ -82,7 +101,7 @@ class InstanceSegmenter(nn.Module):
             x = image.to(device=device, dtype=torch.float32)
             if (new_h, new_w) != (h, w):
                 x = F.interpolate(x[None], size=(new_h, new_w), mode="bilinear", align_corners=False, antialias=True)[0]
-            tensors.append((x - self.pixel_mean) / self.pixel_std)
+            tensors.append(x)
         batch = ImageBatch.from_tensors(tensors, self.size_divisibility, 0.0, originals)
         if self.inference_channels_last:
             batch.tensor = batch.tensor.contiguous(memory_format=torch.channels_last)

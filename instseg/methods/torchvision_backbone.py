@@ -24,22 +24,13 @@ def build_on_torchvision_backbone(
     options: dict[str, Any],
 ) -> Model:
     """``assemble(backbone, num_classes, min_size, max_size, **options)`` on the torchvision backbone
-    ``backbone_name`` (norm and trainable stages by ``backbone_choices``), with ``rebuild_kwargs`` recorded: the
-    builder keyword arguments that rebuild the same architecture without fetching weights, so that a checkpoint
-    loads on a machine without internet. Every keyword-only default of ``assemble`` is recorded too, so that a
-    checkpoint keeps its architecture when a later version changes a default."""
+    ``backbone_name`` (norm and trainable stages by ``backbone_choices``). The resolved choices and every
+    keyword-only default of ``assemble`` go into ``rebuild_kwargs`` (completed by ``register_model``), so that a
+    checkpoint keeps its architecture offline and when a later version changes a default."""
     choices = backbone_choices(pretrained_backbone, norm, trainable_layers)
     backbone: Backbone = build_backbone(backbone_name, pretrained=pretrained_backbone, **choices)
     model = assemble(backbone, num_classes, min_size, max_size, **options)
-    model.rebuild_kwargs = {  # type: ignore[assignment]
-        "num_classes": num_classes,
-        "min_size": min_size,
-        "max_size": max_size,
-        "pretrained_backbone": False,
-        **choices,
-        **keyword_defaults(assemble),
-        **options,
-    }
+    model.rebuild_kwargs = {**choices, **keyword_defaults(assemble), **options}  # the registry adds the rest
     return model
 
 

@@ -32,7 +32,7 @@ class FPN(nn.Module):
     ) -> None:
         super().__init__()
         if not len(in_names) == len(in_channels) == len(in_strides) > 0:
-            raise ValueError("necks/fpn.py: in_names, in_channels and in_strides must be non-empty and of one length")
+            raise ValueError("in_names, in_channels and in_strides must be non-empty and of one length")
         self.in_names = list(in_names)
         self.out_channels = out_channels
         self.fpn = FeaturePyramidNetwork(

@@ -46,7 +46,7 @@ class UNetEncoder(Backbone):
 
     def __init__(self, in_channels: int = 3, base_channels: int = 32, depth: int = 4, norm: str = "bn") -> None:
         if depth < 1:
-            raise ValueError(f"necks/unet.py: U-Net depth must be >= 1, got {depth}")
+            raise ValueError(f"U-Net depth must be >= 1, got {depth}")
         channels = [base_channels * 2**i for i in range(depth + 1)]
         strides = [2**i for i in range(depth + 1)]
         super().__init__([f"s{s}" for s in strides], channels, strides)
@@ -83,13 +83,12 @@ class UNetDecoder(nn.Module):
     ) -> None:
         super().__init__()
         if len(in_channels) < 2:
-            raise ValueError(f"necks/unet.py: the decoder needs at least two feature levels, got {len(in_channels)}")
+            raise ValueError(f"the decoder needs at least two feature levels, got {len(in_channels)}")
         # default widths: the skip's own width, capped at 256 so that ResNet-50-like encoders stay cheap
         channels = list(channels) if channels is not None else [min(c, 256) for c in in_channels[:-1]]
         if len(channels) != len(in_channels) - 1:
             raise ValueError(
-                f"necks/unet.py: decoder needs one width per level but the coarsest ({len(in_channels) - 1}), "
-                f"got {len(channels)}"
+                f"decoder needs one width per level but the coarsest ({len(in_channels) - 1}), got {len(channels)}"
             )
         self.out_channels = channels[0]
         self.blocks = nn.ModuleList()
@@ -158,7 +157,9 @@ class SmallUNet(UNet):
         super().__init__(UNetEncoder(in_channels, base_channels, depth, norm), in_channels=in_channels, norm=norm)
 
 
-def backbone_unet(name: str, pretrained: bool = False) -> UNet:
+def backbone_unet(name: str, pretrained_backbone: bool = False) -> UNet:
     """A U-Net over the ``instseg.backbones`` encoder ``name`` (decoder widths 32..256, a 32-channel full-resolution
-    skip): the network of the bottom-up methods on a ResNet (ImageNet weights fetched only if ``pretrained``)."""
-    return UNet(build_backbone(name, pretrained=pretrained), decoder_channels=[32, 64, 128, 256], full_res_channels=32)
+    skip): the network of the bottom-up methods on a ResNet (ImageNet weights fetched only if
+    ``pretrained_backbone``)."""
+    backbone = build_backbone(name, pretrained=pretrained_backbone)
+    return UNet(backbone, decoder_channels=[32, 64, 128, 256], full_res_channels=32)

@@ -24,7 +24,7 @@ def percentile_normalize(
     for fluorescence microscopy (e.g. by StarDist and Cellpose). ``eps`` bounds the gain on flat images.
     """
     if not 0.0 <= low < high <= 100.0:
-        raise ValueError(f"ops/intensity.py: percentiles must satisfy 0 <= low < high <= 100, got {low}, {high}")
+        raise ValueError(f"percentiles must satisfy 0 <= low < high <= 100, got {low}, {high}")
     out = torch.zeros_like(x)
     for i, (h, w) in enumerate(image_sizes):
         valid = x[i, :, :h, :w]  # [C, h, w]

@@ -35,11 +35,9 @@ def tiny_config(data: Path | None = None, **train: object) -> Config:
     settings.update(train)
     return Config(
         name="tiny",
-        model=ModelConfig("tiny_fg_test", {"hidden": 4}, module="tiny_fg_model"),
+        model=ModelConfig("tiny_fg_test", {"hidden": 4, "max_size": 64}, module="tiny_fg_model"),
         data=DataConfig(
             train=str(data) if data is not None else None,
-            min_size=None,
-            max_size=64,
             train_min_sizes=(40, 48, 56),
             hflip=True,
             rot90=True,

@@ -20,7 +20,7 @@ def test_values_take_the_field_types() -> None:
             "train.steps=[100, 200]",
             "data.train_min_sizes=320",
             "data.hflip=false",
-            "data.min_size=None",
+            "data.crop=None",
             "name=007",
         ],
     )
@@ -28,7 +28,7 @@ def test_values_take_the_field_types() -> None:
     assert cfg.train.max_iters == 250 and cfg.train.amp == "bf16"
     assert cfg.train.ema_decay is None and cfg.train.clip_grad_norm is None
     assert cfg.train.steps == (100, 200) and cfg.data.train_min_sizes == (320,)
-    assert cfg.data.hflip is False and cfg.data.min_size is None
+    assert cfg.data.hflip is False and cfg.data.crop is None
     assert cfg.name == "007"
 
 

@@ -26,8 +26,17 @@ class TinyFgSegmenter(InstanceSegmenter):
     exempt from weight decay. ``nan_at_call`` makes ``loss`` return NaN from that call on (tests of the guard).
     """
 
-    def __init__(self, num_classes: int = 1, hidden: int = 8, nan_at_call: int | None = None) -> None:
-        super().__init__(num_classes, pixel_mean=(110.0,) * 3, pixel_std=(60.0,) * 3, min_size=None, max_size=None)
+    def __init__(
+        self,
+        num_classes: int = 1,
+        hidden: int = 8,
+        nan_at_call: int | None = None,
+        min_size: int | None = None,
+        max_size: int | None = None,
+    ) -> None:
+        super().__init__(
+            num_classes, pixel_mean=(110.0,) * 3, pixel_std=(60.0,) * 3, min_size=min_size, max_size=max_size
+        )
         self.body = nn.Sequential(
             nn.Conv2d(3, hidden, 3, padding=1), nn.BatchNorm2d(hidden), nn.ReLU(), nn.Conv2d(hidden, 1, 1)
         )
@@ -36,7 +45,7 @@ class TinyFgSegmenter(InstanceSegmenter):
 
     def forward(self, images: ImageBatch, targets: list[Instances] | None = None) -> dict[str, Tensor]:
         """``fg_logits``: Tensor[B, 1, H, W] over the padded batch."""
-        return {"fg_logits": self.body(images.tensor)}
+        return {"fg_logits": self.body(self.normalize(images))}
 
     def loss(self, outputs: dict[str, Tensor], targets: list[Instances]) -> dict[str, Tensor]:
         """Binary cross-entropy against the union of the target masks, over the unpadded pixels."""

@@ -57,12 +57,12 @@ def train_and_score(model: InstanceSegmenter, steps: int = 100) -> float:
     for step in range(steps):
         items = train[step * 4 : step * 4 + 4]
         batch = ImageBatch.from_tensors([image for image, _ in items], 32)
-        losses = model.loss(model(model.normalize(batch)), [target for _, target in items])
+        losses = model.loss(model(batch), [target for _, target in items])
         optimizer.zero_grad()
         sum(losses.values()).backward()  # type: ignore[union-attr]
         optimizer.step()
     model.eval()
     batch = ImageBatch.from_tensors([image for image, _ in test], 32)
     with torch.no_grad():
-        predictions = model.postprocess(model(model.normalize(batch)), batch)
+        predictions = model.postprocess(model(batch), batch)
     return f1_at_half(predictions, [target for _, target in test])

@@ -21,7 +21,7 @@ def test_fused_model_matches_the_unfused_one(name: str) -> None:
             nn.init.uniform_(module.weight, 0.5, 1.5)
             nn.init.uniform_(module.bias, -0.2, 0.2)
     model.eval()
-    batch = model.normalize(ImageBatch.from_tensors([torch.rand(3, 64, 96) * 255], 32))
+    batch = ImageBatch.from_tensors([torch.rand(3, 64, 96) * 255], 32)
     with torch.no_grad():
         before = model(batch)
         norms = sum(isinstance(m, nn.BatchNorm2d) for m in model.modules())

@@ -23,7 +23,7 @@ def test_builders_are_registered() -> None:
     model = create_model("embedding_unet", base_channels=4, depth=2, embedding_dim=12, min_size=64, max_size=96)
     assert isinstance(model, EmbeddingSegmenter) and model.min_size == 64
     batch = ImageBatch.from_tensors([torch.zeros(3, 32, 32)], 32)
-    assert model(model.normalize(batch))["embedding"].shape == (1, 12, 32, 32)
+    assert model(batch)["embedding"].shape == (1, 12, 32, 32)
 
 
 def test_discriminative_loss_terms() -> None:
@@ -51,7 +51,7 @@ def test_forward_backward_with_an_empty_image(builder) -> None:  # type: ignore[
     torch.manual_seed(0)
     model = builder()
     batch, targets = batch_with_an_empty_image()
-    outputs = model(model.normalize(batch), targets)
+    outputs = model(batch, targets)
     assert outputs["embedding"].shape == (2, 8, 64, 64)
     assert outputs["fg_logits"].shape == outputs["seed_logits"].shape == (2, 1, 64, 64)
     losses = model.loss(outputs, targets)
@@ -67,7 +67,7 @@ def test_multi_class_outputs_and_loss() -> None:
     ((image, target),) = discs(1, size=32)
     target = Instances(target.image_size, masks=target.masks, labels=torch.arange(len(target)) % 2)
     batch = ImageBatch.from_tensors([image], 32)
-    outputs = model(model.normalize(batch))
+    outputs = model(batch)
     assert outputs["class_logits"].shape == (1, 2, 32, 32)
     losses = model.loss(outputs, [target])
     assert torch.isfinite(losses["loss_class"])

@@ -56,7 +56,7 @@ def _batch(model: MaskRCNN) -> tuple[ImageBatch, list[Instances]]:
     masks[0, 10:40, 20:60] = True
     masks[1, 50:90, 70:120] = True
     targets = [Instances((96, 128), labels=torch.tensor([0, 2]), masks=masks), Instances.empty((128, 96))]
-    return model.normalize(ImageBatch.from_tensors(images, 32, 0.0)), targets
+    return ImageBatch.from_tensors(images, 32, 0.0), targets
 
 
 def test_torchvision_weights_give_identical_outputs() -> None:
@@ -199,7 +199,7 @@ def test_batch_without_any_object_trains() -> None:
     """All-background batches give finite losses and a gradient for every parameter (so DDP needs no
     find_unused_parameters)."""
     model = _create("mask_rcnn_resnet18_fpn", **FAST).train()
-    batch = model.normalize(ImageBatch.from_tensors([torch.rand(3, 96, 128) * 255, torch.rand(3, 64, 64) * 255]))
+    batch = ImageBatch.from_tensors([torch.rand(3, 96, 128) * 255, torch.rand(3, 64, 64) * 255])
     targets = [Instances.empty((96, 128)), Instances.empty((64, 64))]
     losses = model.loss(model(batch, targets), targets)
     assert all(torch.isfinite(v) for v in losses.values())

@@ -63,7 +63,7 @@ def test_mask_rcnn_r18_learns_synthetic_ellipses(tmp_path: Path, one_thread: Non
     cfg = Config(
         name="mask_rcnn_smoke",
         model=ModelConfig(name="mask_rcnn_resnet18_fpn", kwargs=dict(MODEL_KWARGS)),
-        data=DataConfig(min_size=128, max_size=128, hflip=False, batch_size=4, val_batch_size=8),
+        data=DataConfig(hflip=False, batch_size=4, val_batch_size=8),
         train=TrainConfig(
             optimizer="adamw",
             lr=1e-3,

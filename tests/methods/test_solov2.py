@@ -94,7 +94,7 @@ def test_assignment_of_a_hand_made_object() -> None:
 def test_losses_with_only_empty_images_reach_every_parameter() -> None:
     torch.manual_seed(0)
     model = _tiny()
-    batch = model.normalize(ImageBatch.from_tensors([torch.rand(3, 64, 64) * 255], 32))
+    batch = ImageBatch.from_tensors([torch.rand(3, 64, 64) * 255], 32)
     outputs = model(batch)
     assert outputs["cls_logits"].shape == (1, 64 + 36 + 16 + 9 + 4, 2)
     assert outputs["kernels"].shape == (1, 129, 8) and outputs["mask_features"].shape == (1, 8, 16, 16)
@@ -112,7 +112,7 @@ def test_loss_decreases_when_overfitting_one_image() -> None:
     image[:, masks[0]] = 220.0
     image[:, masks[1]] = 140.0
     target = Instances((64, 64), labels=torch.tensor([0, 1]), masks=masks)
-    batch = model.normalize(ImageBatch.from_tensors([image], 32))
+    batch = ImageBatch.from_tensors([image], 32)
     optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3)
     history = []
     model.train()

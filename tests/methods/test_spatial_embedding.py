@@ -28,7 +28,7 @@ def test_builders_are_registered() -> None:
     assert {"spatial_embedding_unet", "spatial_embedding_resnet18"} <= set(list_models("spatial_embedding"))
     model = create_model("spatial_embedding_unet", base_channels=4, depth=2, num_classes=3, sigma_dims=1, min_size=64)
     assert isinstance(model, SpatialEmbeddingSegmenter) and model.min_size == 64
-    outputs = model(model.normalize(ImageBatch.from_tensors([torch.zeros(3, 32, 32)], 32)))
+    outputs = model(ImageBatch.from_tensors([torch.zeros(3, 32, 32)], 32))
     assert outputs["embedding"].shape == (1, 2, 32, 32)
     assert outputs["sigma"].shape == (1, 1, 32, 32) and bool((outputs["sigma"] > 0).all())
     assert outputs["seed"].shape == (1, 3, 32, 32)
@@ -98,7 +98,7 @@ def test_loss_with_an_empty_batch_gives_gradients_to_every_parameter() -> None:
     model = _tiny(num_classes=2)
     batch = ImageBatch.from_tensors([torch.full((3, 32, 32), 60.0), torch.full((3, 24, 32), 50.0)], 32)
     targets = [Instances.empty((32, 32)), Instances.empty((24, 32))]
-    losses = model.loss(model(model.normalize(batch)), targets)
+    losses = model.loss(model(batch), targets)
     total = sum(losses.values())
     assert torch.isfinite(total)  # type: ignore[arg-type]
     total.backward()  # type: ignore[union-attr]
@@ -110,7 +110,7 @@ def test_forward_backward_with_an_empty_image(builder) -> None:  # type: ignore[
     torch.manual_seed(0)
     model = builder()
     batch, targets = batch_with_an_empty_image()
-    outputs = model(model.normalize(batch), targets)
+    outputs = model(batch, targets)
     assert outputs["embedding"].shape == (2, 2, 64, 64) and outputs["seed"].shape == (2, 1, 64, 64)
     losses = model.loss(outputs, targets)
     total = sum(losses.values())
@@ -124,7 +124,7 @@ def test_multi_class_seed_targets_and_bad_labels() -> None:
     ((image, target),) = discs(1, size=32)
     labelled = Instances(target.image_size, masks=target.masks, labels=torch.arange(len(target)) % 2)
     batch = ImageBatch.from_tensors([image], 32)
-    outputs = model(model.normalize(batch))
+    outputs = model(batch)
     assert torch.isfinite(sum(model.loss(outputs, [labelled]).values()))  # type: ignore[arg-type]
     wrong = Instances(target.image_size, masks=target.masks, labels=torch.full((len(target),), 2))
     with pytest.raises(ValueError, match="label 2"):

@@ -29,7 +29,7 @@ def test_forward_backward_with_an_empty_image(builder) -> None:  # type: ignore[
     torch.manual_seed(0)
     model = builder()
     batch, targets = batch_with_an_empty_image()
-    outputs = model(model.normalize(batch), targets)
+    outputs = model(batch, targets)
     assert outputs["fg_logits"].shape == outputs["distance"].shape == (2, 1, 64, 64)
     losses = model.loss(outputs, targets)
     assert set(losses) == {"loss_fg", "loss_distance"}
@@ -42,7 +42,7 @@ def test_forward_backward_with_an_empty_image(builder) -> None:  # type: ignore[
 def test_only_empty_images_give_finite_losses() -> None:
     model = _tiny()
     batch = ImageBatch.from_tensors([torch.zeros(3, 32, 32)], 32)
-    losses = model.loss(model(model.normalize(batch)), [Instances.empty((32, 32))])
+    losses = model.loss(model(batch), [Instances.empty((32, 32))])
     assert all(torch.isfinite(v) for v in losses.values())
     sum(losses.values()).backward()
 
@@ -52,13 +52,13 @@ def test_multi_class_outputs_and_loss() -> None:
     ((image, target),) = discs(1, size=32)
     target = Instances(target.image_size, masks=target.masks, labels=torch.arange(len(target)) % 3)
     batch = ImageBatch.from_tensors([image], 32)
-    outputs = model(model.normalize(batch))
+    outputs = model(batch)
     assert outputs["class_logits"].shape == (1, 3, 32, 32)
     losses = model.loss(outputs, [target])
     assert "loss_class" in losses and torch.isfinite(losses["loss_class"])
     model.eval()
     with torch.no_grad():
-        (pred,) = model.postprocess(model(model.normalize(batch)), batch)
+        (pred,) = model.postprocess(model(batch), batch)
     assert pred.labels.dtype == torch.int64 and ((pred.labels >= 0) & (pred.labels < 3)).all()
 
 

@@ -114,7 +114,7 @@ def test_overfits_one_image() -> None:
     image[:, masks[0]] = 220.0
     image[:, masks[1]] = 130.0
     targets = [Instances((64, 64), labels=torch.tensor([0, 1]), masks=masks)]
-    batch = model.normalize(ImageBatch.from_tensors([image], 32))
+    batch = ImageBatch.from_tensors([image], 32)
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=2e-3)
     history = []
     for _ in range(40):
@@ -172,7 +172,7 @@ def test_postprocess_without_detections_is_empty() -> None:
 
 def test_semantic_head_only_in_training() -> None:
     model = _tiny_model().eval()
-    batch = model.normalize(ImageBatch.from_tensors([torch.rand(3, 64, 48) * 255], 32))
+    batch = ImageBatch.from_tensors([torch.rand(3, 64, 48) * 255], 32)
     with torch.no_grad():
         out = model(batch)
     assert "semantic_logits" not in out

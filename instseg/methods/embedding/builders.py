@@ -18,7 +18,7 @@ def build_embedding(
     num_classes: int = 1,
     min_size: int | None = None,
     max_size: int | None = None,
-    pretrained: bool = False,
+    imagenet_normalization: bool = False,
     norm: str = "bn",
     embedding_dim: int = 8,
     coord_scale: float | None = 32.0,
@@ -33,9 +33,9 @@ def build_embedding(
     """Assemble an ``EmbeddingSegmenter`` around ``network`` (any module with an ``out_channels`` attribute).
 
     ``margin`` (clustering radius in embedding space) defaults to ``delta_d``; ``coord_scale`` (pixels per unit of
-    the coordinate channels, None for none) goes to ``EmbeddingHead``. ``pretrained`` networks get
-    ImageNet normalisation; networks trained from scratch get the microscopy rule (per-image 1..99.8 percentile
-    normalisation, see ``instseg.methods.dense_segmenter.input_normalization``).
+    the coordinate channels, None for none) goes to ``EmbeddingHead``. ``imagenet_normalization``
+    (for ImageNet-pretrained networks) normalises with ImageNet statistics; otherwise the microscopy rule applies
+    (per-image 1..99.8 percentile normalisation, see ``instseg.methods.dense_segmenter.input_normalization``).
     """
     head = EmbeddingHead(int(network.out_channels), embedding_dim, num_classes, norm=norm, coord_scale=coord_scale)  # type: ignore[arg-type]
     post = EmbeddingPostprocessor(
@@ -47,7 +47,7 @@ def build_embedding(
         EmbeddingLoss(delta_v, delta_d),
         post,
         num_classes=num_classes,
-        **input_normalization(pretrained)._asdict(),
+        **input_normalization(imagenet_normalization)._asdict(),
         min_size=min_size,
         max_size=max_size,
     )
@@ -77,9 +77,13 @@ def embedding_resnet18(
     num_classes: int = 1,
     min_size: int | None = None,
     max_size: int | None = None,
-    pretrained: bool = False,
+    pretrained_backbone: bool = False,
     **options: float | int | str | None,
 ) -> EmbeddingSegmenter:
-    """Pixel embeddings on a ResNet-18 U-Net (ImageNet weights downloaded by torchvision only if ``pretrained``)."""
-    network = backbone_unet("resnet18", pretrained)
-    return build_embedding(network, num_classes, min_size, max_size, pretrained, **options)  # type: ignore[arg-type]
+    """Pixel embeddings on a ResNet-18 U-Net (ImageNet weights downloaded by torchvision only if
+    ``pretrained_backbone``, which also picks ImageNet normalisation unless ``imagenet_normalization`` is given)."""
+    imagenet = bool(options.pop("imagenet_normalization", pretrained_backbone))
+    network = backbone_unet("resnet18", pretrained_backbone)
+    model = build_embedding(network, num_classes, min_size, max_size, imagenet, **options)  # type: ignore[arg-type]
+    model.rebuild_kwargs = {"imagenet_normalization": imagenet}  # kept when rebuilt offline
+    return model

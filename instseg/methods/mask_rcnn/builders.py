@@ -72,7 +72,7 @@ def build_mask_rcnn(
     to 56 pixels; ``fpn_norm`` ("gn", "bn" or None) adds a norm after each FPN conv (useful from scratch).
     """
     if num_classes < 1:
-        raise ValueError(f"mask_rcnn/builders.py: num_classes must be >= 1, got {num_classes}")
+        raise ValueError(f"num_classes must be >= 1, got {num_classes}")
     neck = FPN(
         backbone.feature_names,
         backbone.feature_channels,
@@ -84,7 +84,7 @@ def build_mask_rcnn(
     sizes = list(anchor_sizes) if anchor_sizes is not None else [8 * s for s in neck.feature_strides]
     if len(sizes) != len(neck.feature_names):
         raise ValueError(
-            f"mask_rcnn/builders.py: anchor_sizes needs one entry per pyramid level ({len(neck.feature_names)}: "
+            f"anchor_sizes needs one entry per pyramid level ({len(neck.feature_names)}: "
             f"strides {neck.feature_strides}), got {len(sizes)}"
         )
     rpn = build_rpn(
@@ -132,7 +132,7 @@ def _offline(model: MaskRCNN, **kwargs: Any) -> MaskRCNN:
     """Record on ``model`` the builder keyword arguments that rebuild the same architecture without fetching any
     weights (``rebuild_kwargs``), so that a checkpoint can be loaded on a machine without internet; with every
     keyword default of ``build_mask_rcnn``, so that a later change of a default keeps old checkpoints' architecture."""
-    model.rebuild_kwargs = {**keyword_defaults(build_mask_rcnn), **kwargs, "pretrained_backbone": False}
+    model.rebuild_kwargs = {**keyword_defaults(build_mask_rcnn), **kwargs}  # register_model adds the rest
     return model
 
 
@@ -173,7 +173,7 @@ def mask_rcnn_resnet50_fpn(
     ``num_classes=80`` label k is COCO category ``COCO_CATEGORY_IDS[k]``; with another count only the class
     predictors start fresh (fine-tuning)."""
     if weights not in (None, "coco"):
-        raise ValueError(f"mask_rcnn/builders.py: weights must be None or 'coco', got {weights!r}")
+        raise ValueError(f"weights must be None or 'coco', got {weights!r}")
     coco = weights == "coco"
     return _torchvision_mask_rcnn(
         "resnet50", num_classes, min_size, max_size, pretrained_backbone, norm, trainable_layers, options, coco

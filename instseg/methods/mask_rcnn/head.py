@@ -68,7 +68,7 @@ def build_roi_heads(
     ``2 * mask_roi_size`` pixels). ``num_classes`` counts object classes; the background class is added here
     because torchvision's heads reserve index 0 for it."""
     if mask_roi_size < 1 or mask_head_convs < 1:
-        raise ValueError(f"mask_rcnn/head.py: mask_roi_size ({mask_roi_size}) and mask_head_convs must be >= 1")
+        raise ValueError(f"mask_roi_size ({mask_roi_size}) and mask_head_convs must be >= 1")
     names = list(featmap_names)
     box_pool = MultiScaleRoIAlign(featmap_names=names, output_size=box_roi_size, sampling_ratio=2)
     box_head = TwoMLPHead(in_channels * box_roi_size**2, box_head_dim)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 import torch
 from torch import Tensor
@@ -63,16 +62,16 @@ class MaskRCNN(InstanceSegmenter):
         self.roi_heads = roi_heads
         self.mask_threshold = mask_threshold
         self.loss_weights = dict(loss_weights or {})
-        self.rebuild_kwargs: dict[str, Any] = {}
 
     # -- step 1 -----------------------------------------------------------------------------------
     def forward(self, images: ImageBatch, targets: list[Instances] | None = None) -> dict[str, Tensor]:
         """Losses (training) or the batch's raw detections (eval); see the class docstring for the keys."""
         if self.training and targets is None:
-            raise ValueError("mask_rcnn/model.py: MaskRCNN.forward needs targets in training mode")
+            raise ValueError("MaskRCNN.forward needs targets in training mode")
         tv_targets = self.torchvision_targets(targets, images) if self.training and targets is not None else None
-        image_list = ImageList(images.tensor, [(int(h), int(w)) for h, w in images.image_sizes])
-        features = self.neck(self.backbone(images.tensor))  # p2..p6: [B, C, H/s, W/s]
+        x = self.normalize(images)  # [B, 3, H, W]
+        image_list = ImageList(x, [(int(h), int(w)) for h, w in images.image_sizes])
+        features = self.neck(self.backbone(x))  # p2..p6: [B, C, H/s, W/s]
         proposals, rpn_losses = self.rpn(image_list, features, tv_targets)  # list of Tensor[P_i, 4]
         detections, head_losses = self.roi_heads(features, proposals, image_list.image_sizes, tv_targets)
         if self.training:
@@ -90,15 +89,15 @@ class MaskRCNN(InstanceSegmenter):
     def torchvision_targets(self, targets: Sequence[Instances], images: ImageBatch) -> list[dict[str, Tensor]]:
         """Targets as torchvision's heads take them: ``boxes`` float [N, 4], ``labels`` 1..K, ``masks`` uint8."""
         if len(targets) != len(images):
-            raise ValueError(f"mask_rcnn/model.py: {len(targets)} targets for a batch of {len(images)} images")
+            raise ValueError(f"{len(targets)} targets for a batch of {len(images)} images")
         out = []
         device = images.tensor.device
         for i, inst in enumerate(targets):
             if inst.masks is None:
-                raise ValueError(f"mask_rcnn/model.py: target of batch image {i} has no masks; Mask R-CNN needs them")
+                raise ValueError(f"target of batch image {i} has no masks; Mask R-CNN needs them")
             if len(inst) and (int(inst.labels.min()) < 0 or int(inst.labels.max()) >= self.num_classes):
                 raise ValueError(
-                    f"mask_rcnn/model.py: target of batch image {i} has labels {inst.labels.unique().tolist()} "
+                    f"target of batch image {i} has labels {inst.labels.unique().tolist()} "
                     f"outside 0..{self.num_classes - 1}"
                 )
             # objects whose mask vanished (e.g. cropped away by augmentation) have zero-size boxes, which would
@@ -119,7 +118,7 @@ class MaskRCNN(InstanceSegmenter):
         matching, so the losses cannot be recomputed from the outputs alone); ``targets`` is unused."""
         losses = {k: v * self.loss_weights.get(k, 1.0) for k, v in outputs.items() if k.startswith("loss_")}
         if not losses:
-            raise ValueError("mask_rcnn/model.py: no losses in the outputs; call forward in training mode with targets")
+            raise ValueError("no losses in the outputs; call forward in training mode with targets")
         return losses
 
     # -- step 3 -----------------------------------------------------------------------------------

@@ -72,7 +72,7 @@ def load_torchvision_weights(model: nn.Module, state_dict: Mapping[str, Tensor])
     wrong = [k for k, v in mapped.items() if k in own and tuple(own[k].shape) != tuple(v.shape)]
     if wrong:
         raise ValueError(
-            f"mask_rcnn/weights.py: torchvision checkpoint does not fit this model: {len(wrong)} tensors differ in "
+            f"torchvision checkpoint does not fit this model: {len(wrong)} tensors differ in "
             f"shape, e.g. {wrong[0]}: {tuple(mapped[wrong[0]].shape)} vs {tuple(own[wrong[0]].shape)}"
         )
     result = model.load_state_dict(mapped, strict=False)
@@ -80,7 +80,7 @@ def load_torchvision_weights(model: nn.Module, state_dict: Mapping[str, Tensor])
     missing = [k for k in result.missing_keys if k not in _CLASS_ROWS and not k.endswith("num_batches_tracked")]
     if missing or result.unexpected_keys:
         raise ValueError(
-            "mask_rcnn/weights.py: torchvision checkpoint does not fit this model: "
+            "torchvision checkpoint does not fit this model: "
             f"missing {missing[:5]}{'...' if len(missing) > 5 else ''}, "
             f"unexpected {result.unexpected_keys[:5]}{'...' if len(result.unexpected_keys) > 5 else ''}"
         )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from torch import Tensor
 
@@ -58,11 +57,10 @@ class SOLOv2(InstanceSegmenter):
         self.mask_branch = mask_branch
         self.criterion = criterion
         self.postprocessor = postprocessor
-        self.rebuild_kwargs: dict[str, Any] = {}
 
     def forward(self, images: ImageBatch, targets: list[Instances] | None = None) -> dict[str, Tensor]:
         """Grid-cell logits and kernels plus the mask features; see the class docstring for the keys."""
-        features = list(self.neck(self.backbone(images.tensor)).values())  # p2..p6: [B, C, H/s, W/s]
+        features = list(self.neck(self.backbone(self.normalize(images))).values())  # p2..p6: [B, C, H/s, W/s]
         out = self.head(features)
         out["mask_features"] = self.mask_branch(features)
         return out

@@ -18,7 +18,7 @@ def build_spatial_embedding(
     num_classes: int = 1,
     min_size: int | None = None,
     max_size: int | None = None,
-    pretrained: bool = False,
+    imagenet_normalization: bool = False,
     norm: str = "bn",
     sigma_dims: int = 2,
     coord_scale: float = 128.0,
@@ -35,8 +35,9 @@ def build_spatial_embedding(
     """Assemble a ``SpatialEmbeddingSegmenter`` around ``network`` (any module with an ``out_channels`` attribute).
 
     ``coord_scale`` (pixels per embedding unit, hence the farthest an offset reaches) goes to the head and the loss;
-    ``sigma_init`` is the starting bandwidth in pixels. ``pretrained`` networks get ImageNet normalisation;
-    networks trained from scratch get the microscopy rule (per-image 1..99.8 percentile normalisation, see
+    ``sigma_init`` is the starting bandwidth in pixels. ``imagenet_normalization`` (for ImageNet-pretrained
+    networks) normalises with ImageNet statistics; otherwise the microscopy rule applies (per-image 1..99.8
+    percentile normalisation, see
     ``instseg.methods.dense_segmenter.input_normalization``) unless ``per_image_normalization=False``.
     """
     head = SpatialEmbeddingHead(
@@ -56,7 +57,7 @@ def build_spatial_embedding(
         criterion,
         SpatialEmbeddingPostprocessor(fg_threshold, seed_threshold, min_area),
         num_classes=num_classes,
-        **input_normalization(pretrained, per_image_normalization)._asdict(),
+        **input_normalization(imagenet_normalization, per_image_normalization)._asdict(),
         min_size=min_size,
         max_size=max_size,
     )
@@ -86,9 +87,13 @@ def spatial_embedding_resnet18(
     num_classes: int = 1,
     min_size: int | None = None,
     max_size: int | None = None,
-    pretrained: bool = False,
+    pretrained_backbone: bool = False,
     **options: float | int | str | bool,
 ) -> SpatialEmbeddingSegmenter:
-    """Spatial embeddings on a ResNet-18 U-Net (ImageNet weights downloaded by torchvision only if ``pretrained``)."""
-    network = backbone_unet("resnet18", pretrained)
-    return build_spatial_embedding(network, num_classes, min_size, max_size, pretrained, **options)  # type: ignore[arg-type]
+    """Spatial embeddings on a ResNet-18 U-Net (ImageNet weights downloaded by torchvision only if
+    ``pretrained_backbone``, which also picks ImageNet normalisation unless ``imagenet_normalization`` is given)."""
+    imagenet = bool(options.pop("imagenet_normalization", pretrained_backbone))
+    network = backbone_unet("resnet18", pretrained_backbone)
+    model = build_spatial_embedding(network, num_classes, min_size, max_size, imagenet, **options)  # type: ignore[arg-type]
+    model.rebuild_kwargs = {"imagenet_normalization": imagenet}  # kept when rebuilt offline
+    return model

@@ -18,7 +18,7 @@ def build_watershed(
     num_classes: int = 1,
     min_size: int | None = None,
     max_size: int | None = None,
-    pretrained: bool = False,
+    imagenet_normalization: bool = False,
     norm: str = "bn",
     fg_threshold: float = 0.5,
     seed_threshold: float = 0.5,
@@ -30,7 +30,8 @@ def build_watershed(
 ) -> WatershedSegmenter:
     """Assemble a ``WatershedSegmenter`` around ``network`` (any module with an ``out_channels`` attribute).
 
-    ``pretrained`` networks get ImageNet normalisation; networks trained from scratch get the microscopy rule
+    ``imagenet_normalization`` (for ImageNet-pretrained networks) normalises with ImageNet statistics; otherwise
+    the microscopy rule applies
     (per-image 1..99.8 percentile normalisation, see ``instseg.methods.dense_segmenter.input_normalization``) unless
     ``per_image_normalization=False``, which keeps the fixed 0..255 -> 0..1 scaling: tiles of one large image
     then see the same intensities, and an empty dark image is not stretched until its noise looks like cells.
@@ -45,7 +46,7 @@ def build_watershed(
         WatershedLoss(distance_weight=distance_weight),
         post,
         num_classes=num_classes,
-        **input_normalization(pretrained, per_image_normalization)._asdict(),
+        **input_normalization(imagenet_normalization, per_image_normalization)._asdict(),
         min_size=min_size,
         max_size=max_size,
     )
@@ -75,12 +76,18 @@ def _resnet_watershed(
     num_classes: int,
     min_size: int | None,
     max_size: int | None,
-    pretrained: bool,
+    pretrained_backbone: bool,
     options: dict[str, float | int | str],
 ) -> WatershedSegmenter:
-    """Watershed on ``backbone_unet(name)``: a ResNet encoder under a U-Net decoder with a full-resolution skip."""
-    network = backbone_unet(name, pretrained)
-    return build_watershed(network, num_classes, min_size, max_size, pretrained, **options)  # type: ignore[arg-type]
+    """Watershed on ``backbone_unet(name)``: a ResNet encoder under a U-Net decoder with a full-resolution skip.
+
+    ImageNet normalisation follows ``pretrained_backbone`` unless ``options`` set ``imagenet_normalization``; the
+    choice is recorded so that an offline rebuild (no weights fetched) keeps it."""
+    imagenet = bool(options.pop("imagenet_normalization", pretrained_backbone))
+    network = backbone_unet(name, pretrained_backbone)
+    model = build_watershed(network, num_classes, min_size, max_size, imagenet, **options)  # type: ignore[arg-type]
+    model.rebuild_kwargs = {"imagenet_normalization": imagenet}
+    return model
 
 
 @register_model
@@ -88,11 +95,11 @@ def watershed_resnet18(
     num_classes: int = 1,
     min_size: int | None = None,
     max_size: int | None = None,
-    pretrained: bool = False,
+    pretrained_backbone: bool = False,
     **options: float | int | str,
 ) -> WatershedSegmenter:
-    """Watershed on a ResNet-18 U-Net (ImageNet weights downloaded by torchvision only if ``pretrained``)."""
-    return _resnet_watershed("resnet18", num_classes, min_size, max_size, pretrained, options)
+    """Watershed on a ResNet-18 U-Net (ImageNet weights downloaded by torchvision only if ``pretrained_backbone``)."""
+    return _resnet_watershed("resnet18", num_classes, min_size, max_size, pretrained_backbone, options)
 
 
 @register_model
@@ -100,8 +107,8 @@ def watershed_resnet34(
     num_classes: int = 1,
     min_size: int | None = None,
     max_size: int | None = None,
-    pretrained: bool = False,
+    pretrained_backbone: bool = False,
     **options: float | int | str,
 ) -> WatershedSegmenter:
-    """Watershed on a ResNet-34 U-Net (ImageNet weights downloaded by torchvision only if ``pretrained``)."""
-    return _resnet_watershed("resnet34", num_classes, min_size, max_size, pretrained, options)
+    """Watershed on a ResNet-34 U-Net (ImageNet weights downloaded by torchvision only if ``pretrained_backbone``)."""
+    return _resnet_watershed("resnet34", num_classes, min_size, max_size, pretrained_backbone, options)

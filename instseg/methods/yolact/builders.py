@@ -80,9 +80,9 @@ def build_yolact(
     ``deformable_interval``-th block of the ResNet ``deformable_stages`` into modulated deformable convs.
     """
     if num_classes < 1:
-        raise ValueError(f"yolact/builders.py: num_classes must be >= 1, got {num_classes}")
+        raise ValueError(f"num_classes must be >= 1, got {num_classes}")
     if len(anchor_sizes) != 5:
-        raise ValueError(f"yolact/builders.py: anchor_sizes needs one entry per level P3..P7, got {len(anchor_sizes)}")
+        raise ValueError(f"anchor_sizes needs one entry per level P3..P7, got {len(anchor_sizes)}")
     if deformable:
         make_backbone_deformable(backbone, deformable_stages, deformable_interval)
     neck = FPN(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from torch import Tensor, nn
 
@@ -60,10 +59,9 @@ class Yolact(InstanceSegmenter):
         self.mask_iou_net = mask_iou_net
         last = neck.feature_strides[-1]
         self.strides = list(neck.feature_strides) + [last * 2 ** (i + 1) for i in range(len(extra_levels.convs))]
-        self.rebuild_kwargs: dict[str, Any] = {}
 
     def forward(self, images: ImageBatch, targets: list[Instances] | None = None) -> dict[str, Tensor]:
-        """Raw predictions for a normalised batch (Tensor[B, 3, H, W]); ``targets`` are not needed here.
+        """Raw predictions for a batch of raw 0..255 pixels (normalised here); ``targets`` are not needed.
 
         Returns (A anchors over all levels, k prototypes, K classes):
           - ``class_logits``: Tensor[B, A, K + 1], softmax logits, index 0 = background;
@@ -73,7 +71,7 @@ class Yolact(InstanceSegmenter):
           - ``anchors``: Tensor[A, 4], xyxy input pixels;
           - ``semantic_logits``: Tensor[B, K, H / 8, W / 8], training mode only, when the model has the head.
         """
-        features = self.neck(self.backbone(images.tensor))  # p3..p5: [B, C, H/s, W/s]
+        features = self.neck(self.backbone(self.normalize(images)))  # p3..p5: [B, C, H/s, W/s]
         levels = list(features.values())
         levels += self.extra_levels(levels[-1])  # p6, p7
         class_logits, box_deltas, mask_coeffs = self.head(levels)
