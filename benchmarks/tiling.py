@@ -48,14 +48,13 @@ def agreement(args: argparse.Namespace) -> None:
     import instseg
     from instseg.eval import evaluate_results
     from instseg.inference.predictor import Predictor
-    from instseg.inference.tiling import LabelledPrediction
 
     image, source = mosaic_2048(args.data)
     model = instseg.load_model(args.checkpoint)
     whole_predictor = Predictor(model, auto_tile_above=None)
     tiled_predictor = Predictor(model, tile_size=args.tile, tile_overlap=args.overlap)
     start = time.perf_counter()
-    whole = LabelledPrediction.from_instances(whole_predictor.predict_whole(image))
+    whole = whole_predictor.predict_whole(image).compact()
     whole_s = time.perf_counter() - start
     start = time.perf_counter()
     tiled = tiled_predictor.predict_large(image)

@@ -41,15 +41,15 @@ def main() -> None:
         raise SystemExit(f"demo data not found: {ann}")
 
     if default_weights_path().is_file():
-        run(["predict", "--data", str(ann), "--out", str(out / "predictions")])
+        run(["predict", "--data", str(ann), "--out", str(out / "predictions"), "--overwrite"])  # rerunnable
         run(["eval", "--gt", str(ann), "--pred", str(out / "predictions" / "results.json"), "--max-dets", "1000"])
     else:
         print(f"\n(no default model installed at {default_weights_path()}: skipping prediction)")
 
     run(["info", str(ann)])
-    run(["viz", str(ann), "--images", str(images), "--out", str(out / "annotations_overlay")])
-    run(["convert", "--from", "coco", "--to", "labels", str(ann), str(out / "as_label_images")])
-    run(["convert", "--from", "coco", "--to", "yolo", str(ann), str(out / "as_yolo")])
+    run(["viz", str(ann), "--images", str(images), "--out", str(out / "annotations_overlay"), "--overwrite"])
+    run(["convert", "--from", "coco", "--to", "labels", str(ann), str(out / "as_label_images"), "--overwrite"])
+    run(["convert", "--from", "coco", "--to", "yolo", str(ann), str(out / "as_yolo"), "--overwrite"])
     print(f"\ndemo outputs are in {out.resolve()}")
 
 

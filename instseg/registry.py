@@ -56,7 +56,7 @@ def register_model(builder: Builder) -> Builder:
     @functools.wraps(builder)
     def build_and_record(*args: Any, **kwargs: Any) -> nn.Module:
         model = builder(*args, **kwargs)
-        model.rebuild_kwargs = rebuild_kwargs(builder, args, kwargs, model)
+        model.rebuild_kwargs = rebuild_kwargs(builder, args, kwargs, model)  # type: ignore[assignment]
         return model
 
     _MODELS[name] = build_and_record

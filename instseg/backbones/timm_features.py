@@ -44,9 +44,7 @@ class TimmBackbone(Backbone):
         try:
             net = timm.create_model(name, features_only=True, pretrained=pretrained, out_indices=indices, **timm_kwargs)
         except RuntimeError as err:  # timm raises RuntimeError for unknown model names
-            raise ValueError(
-                f"timm cannot build {name!r} with features_only: {err}"
-            ) from err
+            raise ValueError(f"timm cannot build {name!r} with features_only: {err}") from err
         channels = [int(c) for c in net.feature_info.channels()]
         strides = [int(s) for s in net.feature_info.reduction()]
         names = [f"c{max(1, s.bit_length() - 1)}" for s in strides]

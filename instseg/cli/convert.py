@@ -21,27 +21,40 @@ def convert(
     skip_invalid: bool = typer.Option(False, "--skip-invalid", help="Skip invalid annotations instead of stopping."),
     link: bool = typer.Option(False, "--link", help="Hard-link images instead of copying them where possible."),
     tolerance: float = typer.Option(0.0, "--tolerance", min=0.0, help="Simplify YOLO polygons by this many pixels."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Empty an existing non-empty destination first."),
 ) -> None:
     """Convert a data set between formats (coco, labels, yolo); unreadable images are skipped and counted."""
     import warnings
 
     from rich.console import Console
+    from rich.text import Text
 
     from instseg.data.convert import convert_dataset
 
-    console = Console(stderr=True)
+    console = Console(stderr=True, soft_wrap=True)  # messages hold user paths: printed as Text, never as markup
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # skipped items come back in the report and are printed below
             report = convert_dataset(
-                from_format.lower(), to_format.lower(), src, dst, split, images, skip_invalid, link, tolerance
+                from_format.lower(),
+                to_format.lower(),
+                src,
+                dst,
+                split,
+                images,
+                skip_invalid,
+                link,
+                tolerance,
+                overwrite,
             )
     except ValueError as err:
         raise fail(str(err)) from err
     for message in report.skipped[:MAX_SKIPPED_SHOWN]:
-        console.print(f"[yellow]skipped[/yellow] {message}", highlight=False)
+        console.print(Text.assemble(("skipped", "yellow"), " ", message), highlight=False)
     if len(report.skipped) > MAX_SKIPPED_SHOWN:
-        console.print(f"... and {len(report.skipped) - MAX_SKIPPED_SHOWN} more skipped items", highlight=False)
+        console.print(
+            f"... and {len(report.skipped) - MAX_SKIPPED_SHOWN} more skipped items", highlight=False, markup=False
+        )
     for message in report.lost_objects[:MAX_SKIPPED_SHOWN]:
-        console.print(f"[yellow]lost[/yellow] {message}", highlight=False)
+        console.print(Text.assemble(("lost", "yellow"), " ", message), highlight=False)
     typer.echo(f"{from_format} -> {to_format}: {report.summary()} -> {dst}")

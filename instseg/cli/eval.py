@@ -8,7 +8,9 @@ from typing import Any
 
 import typer
 
-from instseg.cli.errors import fail
+from instseg.cli.arguments import check_device
+from instseg.cli.errors import UsageFault, fail
+from instseg.data.atomic_files import write_atomic
 
 AP_ROWS = ("AP", "AP50", "AP75", "APs", "APm", "APl")
 
@@ -38,10 +40,7 @@ def _from_checkpoint(
     if split is None and Path(data).is_dir():
         split = "val"  # a json file names its split itself
     ann_file, images_dir = resolve_annotations(data, split, images)
-    if device == "auto":
-        import torch
-
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = check_device(device, allow_auto=True)
     return evaluate_checkpoint(
         checkpoint,
         ann_file,
@@ -52,6 +51,15 @@ def _from_checkpoint(
         per_class=per_class,
         batch_size=batch_size,
     )
+
+
+def _check_out(out: Path, inputs: list[Path]) -> None:
+    """Refuse an ``--out`` that is a folder or one of the inputs (it would be overwritten)."""
+    if out.is_dir():
+        raise UsageFault(f"--out {out}: is a folder; name the metrics JSON file to write")
+    for item in inputs:
+        if item.exists() and out.exists() and out.resolve() == item.resolve():
+            raise UsageFault(f"--out {out}: is the input {item}; it would be overwritten")
 
 
 def _cell(metrics: dict[str, float], key: str) -> str:
@@ -81,6 +89,7 @@ def _print_per_class(metrics: dict[str, float]) -> None:
     """One row per category with ground truth, best AP first, and how many categories have AP > 0."""
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     rows = _per_class_rows(metrics)
     learned = sum(1 for row in rows if row[1] > 0)
@@ -88,7 +97,7 @@ def _print_per_class(metrics: dict[str, float]) -> None:
     for column in ("category", "AP", "AP50", "bbox AP"):
         table.add_column(column, justify="left" if column == "category" else "right")
     for name, ap, ap50, box_ap in rows:
-        table.add_row(name, f"{ap:.4f}", f"{ap50:.4f}", f"{box_ap:.4f}" if box_ap > -1 else "-")
+        table.add_row(Text(name), f"{ap:.4f}", f"{ap50:.4f}", f"{box_ap:.4f}" if box_ap > -1 else "-")
     console = Console()
     console.print(table)
     console.print(f"{learned} of {len(rows)} categories with ground truth have AP > 0", soft_wrap=True)
@@ -145,11 +154,17 @@ def eval_command(
     device: str = typer.Option("auto", "--device", help="With CHECKPOINT: cpu, cuda, cuda:1 ... (auto: cuda if any)."),
     per_class: bool = typer.Option(False, "--per-class", help="Also each category's AP and AP50."),
     batch_size: int = typer.Option(
-        2, "--batch-size", min=1, help="With CHECKPOINT: images per forward pass (padded to the largest)."
+        1,
+        "--batch-size",
+        min=1,
+        help="With CHECKPOINT: images per pass (>1 pads to the largest: faster on GPU, "
+        "but borders then see padding that `instseg predict` does not).",
     ),
 ) -> None:
     """Evaluate a COCO results file (--gt, --pred) or a checkpoint (CKPT --data DIR): mask/box AP, F1, PQ."""
     metrics: dict[str, Any]
+    if out is not None:  # checked before the evaluation runs: a bad --out must not cost the whole run
+        _check_out(out, [p for p in (checkpoint, gt, pred, Path(data) if data else None) if p is not None])
     if checkpoint is not None:
         if gt is not None or pred is not None:
             raise typer.BadParameter("give either CHECKPOINT --data ... or --gt/--pred, not both")
@@ -175,8 +190,7 @@ def eval_command(
             raise fail(str(err)) from err
     text = json.dumps(metrics, indent=2)
     if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text + "\n")
+        write_atomic(out, lambda f: f.write((text + "\n").encode("utf-8")))
     if as_json:
         typer.echo(text)
     else:

@@ -18,9 +18,11 @@ def _print_tables(stats: dict[str, Any]) -> None:
     """Rich tables: overview, image sizes, classes, and the first validation faults."""
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
-    console = Console()
-    overview = Table(title=f"{stats['ann_file']}", show_header=False)
+    console = Console(soft_wrap=True)  # user text (paths, class names) is passed as Text: never read as markup
+    console.print(Text(str(stats["ann_file"])))
+    overview = Table(title="overview", show_header=False)
     overview.add_column("what")
     overview.add_column("value", justify="right")
     per_image, area = stats["instances_per_image"], stats["instance_area"]
@@ -52,10 +54,10 @@ def _print_tables(stats: dict[str, Any]) -> None:
     for col in ("id", "name", "instances"):
         classes.add_column(col, justify="right" if col != "name" else "left")
     for c in stats["classes"]:
-        classes.add_row(str(c["id"]), c["name"], f"{c['count']:,}")
+        classes.add_row(str(c["id"]), Text(str(c["name"])), f"{c['count']:,}")
     console.print(classes)
     for fault in stats["invalid"][:MAX_FAULTS_SHOWN]:
-        console.print(f"[yellow]invalid[/yellow] {fault}", markup=True, highlight=False)
+        console.print(Text.assemble(("invalid", "yellow"), " ", str(fault)), highlight=False)
     if len(stats["invalid"]) > MAX_FAULTS_SHOWN:
         console.print(f"... and {len(stats['invalid']) - MAX_FAULTS_SHOWN} more invalid items (see --json)")
 
@@ -72,7 +74,7 @@ def info(
     from instseg.data.statistics import dataset_statistics
 
     if (annotations is None) == (data is None):
-        raise fail("give either an annotation json file or --data DIR (with --split)")
+        raise fail("give either an annotation json file or --data DIR (with --split)", code=2)
     source = annotations if annotations is not None else data
     assert source is not None
     try:

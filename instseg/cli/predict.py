@@ -1,18 +1,46 @@
-"""``instseg predict``: segment images, folders or every image of an annotation file."""
+"""``instseg predict``: segment images, folders or every image of an annotation file (a shell over
+``instseg.inference.predict_many``)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
-CHECKPOINT_SUFFIXES = (".pt", ".pth", ".safetensors")
-OVERLAY_MAX_BITS = 2_000_000_000  # objects x pixels above which a full-mask overlay is skipped (huge slides)
+from instseg.cli.errors import fail
+
+CHECKPOINT_SUFFIXES = (".pt", ".pth", ".safetensors", ".onnx")  # .onnx: an exported file, run by onnxruntime
+MIN_TILE = 64  # smaller tiles see too little context around an object to be useful
+
+
+def _split_checkpoint(inputs: list[str]) -> tuple[Path | None, list[str]]:
+    """The checkpoint (first input, when it has a checkpoint suffix) and the image inputs; a checkpoint given
+    anywhere else is refused rather than silently read as an image."""
+    checkpoint = None
+    if inputs and inputs[0].lower().endswith(CHECKPOINT_SUFFIXES):
+        checkpoint, inputs = Path(inputs[0]), inputs[1:]
+    misplaced = [item for item in inputs if item.lower().endswith(CHECKPOINT_SUFFIXES)]
+    if misplaced:
+        raise fail(f"{misplaced[0]}: a checkpoint must be the first input (instseg predict CKPT IMAGES...)", code=2)
+    return checkpoint, inputs
+
+
+def _check_device(device: str) -> None:
+    """Refuse (exit code 2) a device string torch cannot parse, or a CUDA device this machine does not have."""
+    import torch
+
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, ValueError) as err:
+        raise fail(f"--device {device}: not a device ({err})", code=2) from err
+    if parsed.type == "cuda" and (not torch.cuda.is_available() or (parsed.index or 0) >= torch.cuda.device_count()):
+        raise fail(f"--device {device}: no such CUDA device on this machine", code=2)
 
 
 def predict(
     inputs: list[str] | None = typer.Argument(None, help="[CHECKPOINT] then images, folders or glob patterns."),
-    out: Path = typer.Option(Path("predictions"), "--out", "-o", help="Output folder."),
+    out: Path = typer.Option(Path("predictions"), "--out", "-o", help="Output folder (new or empty)."),
     data: Path | None = typer.Option(None, "--data", help="Predict every image of this COCO json (keeps its ids)."),
     images: Path | None = typer.Option(None, "--images", help="Image folder for --data (default: sibling images/)."),
     score_thr: float | None = typer.Option(None, "--score-thr", help="Drop instances below this score."),
@@ -25,86 +53,117 @@ def predict(
     label_maps: bool = typer.Option(
         True, "--label-maps/--no-label-maps", help="Write label maps (16-bit PNG; 32-bit TIFF past 65535 objects)."
     ),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Empty an existing non-empty --out folder first."),
+    every: int = typer.Option(1, "--every", help="Videos: predict one frame in N (tracked; the others skipped)."),
+    use_ray: bool = typer.Option(False, "--ray", help="Predict on Ray (the 'ray' extra): sharded and resumable."),
+    ray_address: str | None = typer.Option(None, "--ray-address", help="--ray: cluster address (auto; default local)."),
+    concurrency: int = typer.Option(2, "--concurrency", help="--ray: model actors (each loads the model once)."),
 ) -> None:
     """Segment images with a checkpoint (or the shipped default model): COCO results json, label maps, overlays."""
-    from PIL import Image
     from rich.console import Console
-    from rich.progress import track
+    from rich.progress import Progress
 
-    from instseg.data.image_io import read_image
-    from instseg.data.label_images import label_map_suffix, write_label_map
+    from instseg.data.output_paths import prepare_output_dir
     from instseg.engine.checkpoint import load_model
+    from instseg.inference.predict_many import ImagePrediction, image_jobs, predict_many
     from instseg.inference.predictor import AUTO_TILE_ABOVE, Predictor
-    from instseg.inference.sources import find_images
-    from instseg.inference.writers import results_to_coco_images, write_json_atomic
-    from instseg.viz.overlay import draw_instances
+    from instseg.methods.segmenter import InstanceSegmenter
 
-    console = Console(stderr=True)
-    checkpoint: Path | None = None
-    inputs = list(inputs or [])
-    if inputs and inputs[0].lower().endswith(CHECKPOINT_SUFFIXES):
-        checkpoint = Path(inputs[0])
-        inputs = inputs[1:]
+    checkpoint, image_inputs = _split_checkpoint(list(inputs or []))
+    if tile is not None and tile != 0 and tile < MIN_TILE:
+        raise fail(f"--tile {tile}: give 0 (never tile) or a tile size of at least {MIN_TILE} pixels", code=2)
+    if tile_overlap < 0 or (tile and tile_overlap >= tile):
+        raise fail(f"--tile-overlap {tile_overlap}: must be >= 0 and smaller than the tile size", code=2)
+    if score_thr is not None and not 0.0 <= score_thr <= 1.0:
+        raise fail(f"--score-thr {score_thr}: must be within [0, 1]", code=2)
+    _check_device(device)
+    from instseg.cli import predict_scale  # videos (tracked) and Ray: the scale paths, shells over their modules
+    from instseg.inference.video import is_video_file
+
+    scale_kwargs = {"score_thr": score_thr, "tile_size": tile or None, "tile_overlap": tile_overlap}
+    scale_kwargs["auto_tile_above"] = None if tile == 0 else AUTO_TILE_ABOVE
+    videos = [item for item in image_inputs if is_video_file(item)]
+    if (use_ray or videos) and data is not None:
+        raise fail("--data predicts an annotation file's images in one process; not with --ray or videos", code=2)
+    if use_ray:
+        predict_scale.predict_on_ray(
+            checkpoint, image_inputs, out, ray_address, concurrency, device, scale_kwargs, overwrite
+        )
+        return
+    if videos:
+        if len(videos) != len(image_inputs):
+            raise fail(f"{videos[0]}: give videos alone, not mixed with images", code=2)
+        predict_scale.predict_videos(checkpoint, videos, out, every, device, scale_kwargs, overwrite)
+        return
+    protected: list[Path] = []
     try:
-        model = load_model(checkpoint, device=device)
-    except (ValueError, FileNotFoundError) as err:
-        raise typer.BadParameter(str(err)) from err
-    class_names = getattr(model, "class_names", None)
-    category_ids = getattr(model, "category_ids", None)
+        if data is not None:
+            from instseg.data.coco import load_coco_json
+            from instseg.data.paths import resolve_annotations
 
-    if data is not None:
-        from instseg.data.coco import load_coco_json
-        from instseg.data.paths import resolve_annotations
-
-        ann_file, images_dir = resolve_annotations(data, None, images)
-        gt = load_coco_json(ann_file)
-        jobs = [(int(im["id"]), images_dir / im["file_name"]) for im in gt["images"]]
-        if category_ids is None:
-            category_ids = sorted(int(c["id"]) for c in gt["categories"])
-    else:
-        if not inputs:
-            raise typer.BadParameter("give images, folders or patterns to predict, or --data ANN.json")
-        jobs = list(enumerate(find_images(inputs), start=1))
+            ann_file, images_dir = resolve_annotations(data, None, images)
+            gt = load_coco_json(ann_file)
+            jobs = [(int(im["id"]), images_dir / im["file_name"]) for im in gt["images"]]
+            protected.append(Path(ann_file))
+        else:
+            if not image_inputs:
+                raise typer.BadParameter("give images, folders or patterns to predict, or --data ANN.json")
+            jobs = image_jobs(image_inputs)
+    except ValueError as err:
+        raise fail(str(err), code=2) from err
     if not jobs:
         raise typer.BadParameter("no image files found in the inputs")
+    try:  # before any prediction work: a reused or unsafe --out is refused at once
+        prepare_output_dir(out, inputs=[*(path for _, path in jobs), *protected], overwrite=overwrite)
+    except ValueError as err:
+        raise fail(str(err), code=2) from err
+    model: Any  # an InstanceSegmenter, or an OnnxModel that duck-types what Predictor drives
+    try:
+        if checkpoint is not None and checkpoint.suffix.lower() == ".onnx":
+            from instseg.export.onnx_model import OnnxModel
 
-    out.mkdir(parents=True, exist_ok=True)
-    for folder, wanted in (("labels", label_maps), ("overlays", overlays)):
-        if wanted:
-            (out / folder).mkdir(exist_ok=True)
+            model = OnnxModel(checkpoint)  # duck-types the model interface Predictor drives
+        else:
+            model = load_model(checkpoint, device=device)
+    except (ValueError, FileNotFoundError) as err:
+        raise typer.BadParameter(str(err)) from err
+    if not isinstance(model, InstanceSegmenter) and type(model).__name__ != "OnnxModel":
+        raise fail(f"{checkpoint}: holds a {type(model).__name__}, not an instseg model", code=1)
+    category_ids = model.category_ids
+    if category_ids is None and data is not None:
+        category_ids = sorted(int(c["id"]) for c in gt["categories"])
     predictor = Predictor(
-        model,  # type: ignore[arg-type]
+        model,
         device=device,
         score_thr=score_thr,
         tile_size=tile or None,
         tile_overlap=tile_overlap,
         auto_tile_above=None if tile == 0 else AUTO_TILE_ABOVE,
     )
-    results, done, failed = [], [], []
-    for image_id, path in track(jobs, description="predicting", console=console, disable=len(jobs) < 2):
-        try:
-            image = read_image(path)
-        except ValueError as err:
-            console.print(f"[yellow]skipped[/yellow] {err}")
-            failed.append(str(path))
-            continue
-        found = predictor.predict_large(image)
-        results.extend(found.to_coco(image_id, category_ids))
-        done.append((image_id, path, found.label_map.shape))
-        if label_maps:
-            suffix = label_map_suffix(len(found))
-            write_label_map(out / "labels" / f"{path.stem}{suffix}", found.label_map)
-        if overlays:
-            if len(found) * found.label_map.size > OVERLAY_MAX_BITS:
-                console.print(f"{path}: {len(found)} objects on {image.shape[1]}x{image.shape[0]} px, overlay skipped")
-            else:
-                overlay = draw_instances(image, found.to_instances(), class_names)
-                Image.fromarray(overlay).save(out / "overlays" / f"{path.stem}.png")
-    write_json_atomic(results, out / "results.json")
-    write_json_atomic({"images": results_to_coco_images(done), "skipped": failed}, out / "images.json")
+
+    console = Console(stderr=True, soft_wrap=True, highlight=False)  # paths are never wrapped nor styled
+    with Progress(console=console, transient=True, disable=len(jobs) < 2) as progress:
+        task = progress.add_task("predicting", total=len(jobs))
+
+        def report(item: ImagePrediction) -> None:
+            if item.error is not None:
+                console.print(f"skipped {item.error}", markup=False)
+            progress.advance(task)
+
+        summary = predict_many(
+            predictor,
+            jobs,
+            out,
+            category_ids=category_ids,
+            class_names=model.class_names,
+            label_maps=label_maps,
+            overlays=overlays,
+            prepared=True,
+            on_item=report,
+        )
+    skipped = f"; {len(summary.skipped)} unreadable images skipped" if summary.skipped else ""
     console.print(
-        f"{len(done)} images, {len(results)} instances -> {out / 'results.json'}"
-        + (f"; [yellow]{len(failed)} unreadable images skipped[/yellow]" if failed else "")
+        f"{summary.images} images, {summary.instances} instances -> {summary.results_path}{skipped}", markup=False
     )
-    if not done:
+    if summary.images == 0:
         raise typer.Exit(code=1)

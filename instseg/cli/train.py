@@ -6,7 +6,8 @@ from pathlib import Path
 
 import typer
 
-from instseg.cli.errors import fail
+from instseg.cli.arguments import check_device
+from instseg.cli.errors import UsageFault, fail
 
 
 def train(
@@ -37,12 +38,14 @@ def train(
     from instseg.engine.trainer import NonFiniteLossError
 
     try:
+        if out.exists() and not out.is_dir():
+            raise UsageFault(f"--out {out}: is an existing file; name a run folder")
         if config is not None:
             cfg = load_config(config)
         elif resume:
             cfg = checkpoint_config(load_checkpoint(out / "last.pt"), str(out / "last.pt"))
         else:
-            raise ValueError("give --config FILE (or --resume to continue the run in --out with its own config)")
+            raise UsageFault("give --config FILE (or --resume to continue the run in --out with its own config)")
         cli_data = {
             "train": data,
             "val": val_data,
@@ -55,11 +58,14 @@ def train(
             if value is not None:
                 setattr(cfg.data, key, value)
         cfg = apply_overrides(cfg, overrides)
-        metrics = train_from_config(cfg, out, device=device, resume=resume)
+        check_device(device)
+        # A config file is code the user chose to run, so its model.module is theirs; one read back from a
+        # checkpoint is a file's say-so and imports only what import_model_module allows.
+        metrics = train_from_config(cfg, out, device=device, resume=resume, trust_module=config is not None)
         main = is_main_process()
     except NonFiniteLossError as err:
         raise fail(str(err)) from err
-    except (ValueError, TypeError) as err:
+    except (ValueError, TypeError) as err:  # config, overrides, data locations and run folder: all usage (2)
         raise fail(str(err), code=2) from err
     finally:
         cleanup_distributed()

@@ -11,6 +11,8 @@ import typer
 
 from instseg.cli.errors import fail
 
+MAX_SKIPPED_SHOWN = 20  # items skipped while loading that are named one by one
+
 
 def _read_json(path: Path) -> Any:
     """Parse a json file; a missing or malformed file raises ``ValueError`` naming it."""
@@ -58,6 +60,11 @@ def _results_to_instances(results: list[dict[str, Any]], dataset: Any, size: tup
     label_tensor = torch.tensor(labels, dtype=torch.int64)
     if results and all("segmentation" in r for r in results):
         try:
+            if all(isinstance(r["segmentation"], dict) for r in results):  # RLEs: decoded into crops, not frames
+                from instseg.data.label_images import rles_to_box_masks
+
+                box_masks = rles_to_box_masks([r["segmentation"] for r in results], h, w)
+                return Instances(size, masks=box_masks, labels=label_tensor, scores=scores)
             masks = np.stack([segmentation_to_mask(r["segmentation"], h, w) for r in results])
         except ValueError as err:
             raise ValueError(f"{source}: image {results[0]['image_id']}: {err}") from err
@@ -80,6 +87,7 @@ def viz(
     labels: bool | None = typer.Option(
         None, "--labels/--no-labels", help="Draw class names and scores (default: only when at most 40 objects)."
     ),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Empty an existing non-empty --out folder first."),
 ) -> None:
     """Draw annotations (ANN.json) or predictions (RESULTS.json --gt ANN.json) over their images as PNG overlays."""
     from PIL import Image
@@ -107,8 +115,16 @@ def viz(
     except ValueError as err:
         raise fail(str(err)) from err
 
-    out.mkdir(parents=True, exist_ok=True)
+    from instseg.data.output_paths import prepare_output_dir, unique_output_stems
+
     count = len(dataset) if max_images is None else min(max_images, len(dataset))
+    names = [Path(str(dataset.image_info(i)["file_name"])) for i in range(count)]
+    try:  # a reused --out never mixes stale overlays with new ones; inputs are never inside what is emptied
+        inputs = [annotations, *([gt] if gt is not None else []), *(dataset.images_dir / n for n in names)]
+        prepare_output_dir(out, inputs=inputs, overwrite=overwrite)
+    except ValueError as err:
+        raise fail(str(err), code=2) from err
+    stems = unique_output_stems(names)  # two images named x.png in different folders get two overlays
     written, skipped = 0, 0
     for index in range(count):
         info = dataset.image_info(index)
@@ -124,13 +140,13 @@ def viz(
             skipped += 1
             continue
         overlay = draw_instances(pixels, target, dataset.class_names, alpha=alpha, show_boxes=boxes, show_labels=labels)
-        Image.fromarray(overlay).save(out / f"{Path(str(info['file_name'])).stem}_overlay.png")
+        Image.fromarray(overlay).save(out / f"{stems[index]}_overlay.png")
         written += 1
+    for item in dataset.skipped[:MAX_SKIPPED_SHOWN]:  # found up front (unreadable files, invalid annotations)
+        typer.echo(f"skipped {item}", err=True)
     message = f"wrote {written} overlay(s) to {out}"
-    if skipped:
-        message += f"; skipped {skipped} unreadable image(s)"
-    if dataset.skipped:
-        message += f"; {len(dataset.skipped)} invalid image(s)/annotation(s) left out while loading"
+    if skipped or dataset.skipped:
+        message += f"; skipped {skipped + len(dataset.skipped)} unreadable or invalid image(s)/annotation(s)"
     typer.echo(message)
     if written == 0 and count > 0:
         raise typer.Exit(code=1)

@@ -1,8 +1,11 @@
 """Up-front checks of a COCO instance-segmentation json: cheap faults found before training starts, not mid-epoch.
 
-Checked without decoding masks: json structure, duplicate ids, image fields and file existence, annotation ->
-image/category references, ``iscrowd``, polygon lengths and extent, RLE sizes and counts, bbox inside the image
-(1 pixel tolerance), and empty masks (pycocotools computes RLE areas without decoding). Each fault is reported as
+Checked without decoding masks: json structure, every field's type, duplicate ids, image fields and file existence,
+``file_name`` relative to the images folder (no absolute path, no '..'), annotation -> image/category references,
+``iscrowd``, ``area`` >= 0, polygon lengths and extent, RLE sizes and counts (every compressed string's runs must
+sum to h*w, checked for all annotations at once before pycocotools sees one: a malformed string can hang it), bbox
+inside the image (1 pixel tolerance), and empty masks (pycocotools computes RLE areas without decoding). Every
+command that reads COCO ground truth (train, eval, info, convert) runs these checks. Each fault is reported as
 ``"<json>: image <id>, annotation <id>: <fault>"``; it raises ``ValueError``, or with ``skip_invalid`` the faulty
 item is dropped, warned about and listed in ``CocoValidation.skipped``.
 """
@@ -18,7 +21,9 @@ from typing import Any
 import numpy as np
 from pycocotools import mask as mask_utils
 
-from instseg.data.rle_runs import compressed_rle_counts
+from instseg.data.image_check import image_file_fault
+from instseg.data.output_paths import relative_parts
+from instseg.data.rle_check import check_compressed_rles, describe_counts_fault
 
 BBOX_TOLERANCE = 1.0  # pixels a bbox or polygon may stick out of its image (rounding in other tools)
 MAX_ITEM_WARNINGS = 20  # individual warnings shown before only the summary is
@@ -83,11 +88,23 @@ def _image_fault(img: dict[str, Any], images_dir: Path | None) -> str | None:
     name = img.get("file_name")
     if not isinstance(name, str) or not name:
         return "'file_name' must be a non-empty string"
+    fault = _file_name_fault(name)
+    if fault is not None:
+        return fault
     for key in ("height", "width"):
         if not _is_int(img.get(key)) or int(img[key]) <= 0:
             return f"'{key}' must be a positive integer, got {img.get(key)!r}"
-    if images_dir is not None and not (images_dir / name).is_file():
-        return f"image file {images_dir / name} not found"
+    if images_dir is not None:
+        return image_file_fault(images_dir / name)  # missing, empty, truncated or over the pixel limit
+    return None
+
+
+def _file_name_fault(name: str) -> str | None:
+    """Why a ``file_name`` could reach outside its images folder (absolute, drive, '..' part, NUL), or None."""
+    try:
+        relative_parts(name, "file_name")
+    except ValueError as err:
+        return f"{err}; a file_name must be relative to the images folder"
     return None
 
 
@@ -109,9 +126,14 @@ def _polygon_fault(seg: list[Any], height: int, width: int) -> str | None:
 
 
 def _rle_fault(seg: dict[str, Any], height: int, width: int) -> str | None:
-    """The first fault of a compressed or uncompressed COCO RLE, or None."""
+    """The first fault of a COCO RLE that shows without decoding, or None; a compressed string's runs are checked
+    afterwards for all annotations at once (``instseg.data.rle_check``)."""
     size = seg.get("size")
-    if not isinstance(size, list) or len(size) != 2 or [int(v) for v in size] != [height, width]:
+    if type(size) is list and len(size) == 2 and type(size[0]) is type(size[1]) is int and size == [height, width]:
+        pass  # the common case, checked without the general loop below
+    elif not isinstance(size, list) or len(size) != 2 or not all(_is_int(v) for v in size):
+        return f"RLE size must be two integers [height, width], got {size!r}"
+    elif [int(v) for v in size] != [height, width]:
         return f"RLE size {size!r} differs from the image size [{height}, {width}]"
     counts = seg.get("counts")
     if isinstance(counts, list):
@@ -121,21 +143,15 @@ def _rle_fault(seg: dict[str, Any], height: int, width: int) -> str | None:
             return f"uncompressed RLE counts sum to {sum(int(c) for c in counts)}, expected {height}*{width}"
     elif not isinstance(counts, str | bytes) or len(counts) == 0:
         return "RLE 'counts' must be a non-empty string (compressed) or a list of integers (uncompressed)"
-    else:
-        try:
-            runs = compressed_rle_counts(counts)
-        except UnicodeEncodeError:
-            runs = None
-        if runs is None or runs.min() < 0:
-            return "compressed RLE 'counts' is not a valid COCO RLE string"
-        if int(runs.sum()) != height * width:
-            return f"compressed RLE counts sum to {int(runs.sum())}, expected {height}*{width}"
     return None
 
 
 def _bbox_fault(bbox: Any, height: int, width: int) -> str | None:
     """The first fault of a COCO ``[x, y, w, h]`` bbox, or None."""
-    if not isinstance(bbox, list) or len(bbox) != 4 or not all(_is_number(v) for v in bbox):
+    plain = type(bbox) is list and len(bbox) == 4 and all(type(v) is float or type(v) is int for v in bbox)
+    if plain and not math.isfinite(sum(bbox)):  # a NaN or infinity anywhere makes the sum non-finite
+        plain = False
+    if not plain and (not isinstance(bbox, list) or len(bbox) != 4 or not all(_is_number(v) for v in bbox)):
         return f"bbox must be 4 finite numbers [x, y, w, h], got {bbox!r}"
     x, y, w, h = (float(v) for v in bbox)
     if w < 0 or h < 0:
@@ -146,25 +162,27 @@ def _bbox_fault(bbox: Any, height: int, width: int) -> str | None:
     return None
 
 
-def _mask_area(seg: Any, height: int, width: int) -> int:
-    """Pixel count of a (checked) segmentation, from its RLE without decoding the bitmask."""
-    if isinstance(seg, list):
-        rles = mask_utils.frPyObjects([[float(v) for v in p] for p in seg], height, width)
-        return int(mask_utils.area(mask_utils.merge(rles)))
-    if isinstance(seg["counts"], list):
-        return int(mask_utils.area(mask_utils.frPyObjects(seg, height, width)))
-    counts = seg["counts"].encode("ascii") if isinstance(seg["counts"], str) else seg["counts"]
-    return int(mask_utils.area({"size": [height, width], "counts": counts}))
+def _polygon_area(seg: list[Any], height: int, width: int) -> int:
+    """Pixel count of a (checked) polygon segmentation, from its RLE without decoding the bitmask."""
+    rles = mask_utils.frPyObjects([[float(v) for v in p] for p in seg], height, width)
+    return int(mask_utils.area(mask_utils.merge(rles)))
 
 
-def _annotation_fault(ann: dict[str, Any], img: dict[str, Any], cat_ids: set[int]) -> str | None:
-    """The first fault of one annotation of image ``img``, or None."""
+def _annotation_fault(
+    ann: dict[str, Any], img: dict[str, Any], cat_ids: set[int], box_only: bool = False
+) -> str | None:
+    """The first fault of one annotation of image ``img`` that shows without decoding its mask, or None
+    (``box_only``: a missing segmentation is allowed when a bbox is given)."""
     height, width = int(img["height"]), int(img["width"])
     if not _is_int(ann.get("category_id")) or int(ann["category_id"]) not in cat_ids:
         return f"category_id {ann.get('category_id')!r} is not among the categories {sorted(cat_ids)}"
-    if ann.get("iscrowd", 0) not in (0, 1):
+    if ann.get("iscrowd", 0) not in (0, 1) or isinstance(ann.get("iscrowd", 0), list):
         return f"iscrowd must be 0 or 1, got {ann.get('iscrowd')!r}"
+    if "area" in ann and (not _is_number(ann["area"]) or ann["area"] < 0):
+        return f"area must be a finite number >= 0, got {ann['area']!r}"
     seg = ann.get("segmentation")
+    if box_only and not seg and "bbox" in ann:
+        return _bbox_fault(ann["bbox"], height, width)
     if isinstance(seg, list):
         fault = _polygon_fault(seg, height, width)
     elif isinstance(seg, dict):
@@ -173,19 +191,55 @@ def _annotation_fault(ann: dict[str, Any], img: dict[str, Any], cat_ids: set[int
         fault = f"segmentation must be a polygon list or an RLE dict, got {type(seg).__name__}"
     if fault is None and "bbox" in ann:
         fault = _bbox_fault(ann["bbox"], height, width)
-    if fault is None:
-        try:
-            if _mask_area(seg, height, width) == 0:
-                fault = "segmentation is an empty mask"
-        except Exception as err:  # pycocotools raises bare exceptions for malformed RLE strings
-            fault = f"segmentation cannot be decoded ({err})"
     return fault
 
 
+def _mask_faults(accepted: list[tuple[dict[str, Any], dict[str, Any]]]) -> list[str | None]:
+    """Per (annotation, image): the fault found by decoding its runs (malformed RLE, empty mask), or None.
+
+    Compressed strings are checked all at once before pycocotools sees any (a malformed one can hang it), which
+    also gives their pixel counts; polygons are rasterised to RLE one annotation at a time.
+    """
+    faults: list[str | None] = [None] * len(accepted)
+    compressed = [
+        i
+        for i, (ann, _) in enumerate(accepted)
+        if isinstance(ann.get("segmentation"), dict) and isinstance(ann["segmentation"].get("counts"), str | bytes)
+    ]
+    sizes = [(int(accepted[i][1]["height"]), int(accepted[i][1]["width"])) for i in compressed]
+    bad, areas = check_compressed_rles(
+        [accepted[i][0]["segmentation"]["counts"] for i in compressed], [h * w for h, w in sizes]
+    )
+    for i, (h, w), is_bad, area in zip(compressed, sizes, bad, areas.tolist(), strict=True):
+        if is_bad:
+            faults[i] = describe_counts_fault(accepted[i][0]["segmentation"]["counts"], h, w) or "malformed RLE"
+        elif area == 0:
+            faults[i] = "segmentation is an empty mask"
+    for i, (ann, _) in enumerate(accepted):  # uncompressed RLEs (crowd regions, mostly): counts already checked
+        seg = ann.get("segmentation")
+        if isinstance(seg, dict) and isinstance(seg.get("counts"), list) and not any(seg["counts"][1::2]):
+            faults[i] = "segmentation is an empty mask"
+    for i, (ann, img) in enumerate(accepted):
+        if (
+            isinstance(ann.get("segmentation"), list)
+            and _polygon_area(ann["segmentation"], int(img["height"]), int(img["width"])) == 0
+        ):
+            faults[i] = "segmentation is an empty mask"
+    return faults
+
+
 def validate_coco(
-    data: dict[str, Any], ann_file: Path, images_dir: Path | None = None, skip_invalid: bool = False
+    data: dict[str, Any],
+    ann_file: Path,
+    images_dir: Path | None = None,
+    skip_invalid: bool = False,
+    evaluation: bool = False,
 ) -> CocoValidation:
-    """Check a loaded COCO json (see the module docstring); ``images_dir=None`` skips the file-existence check."""
+    """Check a loaded COCO json (see the module docstring); ``images_dir=None`` skips the file-existence check.
+
+    ``evaluation=True`` checks ground truth that is only scored against: images need no ``file_name`` (one given
+    is still checked) and an annotation may have a ``bbox`` and no ``segmentation``.
+    """
     if not isinstance(data, dict) or not isinstance(data.get("images"), list):
         raise ValueError(f"{ann_file}: not a COCO json (needs an 'images' list)")
     raw_annotations = data.get("annotations", [])
@@ -209,7 +263,7 @@ def validate_coco(
         if image_id in by_id:
             faults.report(where, "duplicate image id")
             continue
-        fault = _image_fault(img, images_dir)
+        fault = None if evaluation and "file_name" not in img else _image_fault(img, images_dir)
         if fault is not None:
             faults.report(where, fault)
             continue
@@ -219,6 +273,7 @@ def validate_coco(
     annotations: dict[int, list[dict[str, Any]]] = {int(img["id"]): [] for img in images}
     seen_ann: set[int] = set()
     known_images = {int(img["id"]) for img in data["images"] if isinstance(img, dict) and _is_int(img.get("id"))}
+    accepted: list[tuple[dict[str, Any], dict[str, Any]]] = []
     for ann in raw_annotations:
         if not isinstance(ann, dict):
             faults.report(f"annotation entry {ann!r}", "must be an object")
@@ -226,22 +281,32 @@ def validate_coco(
         if not _is_int(ann.get("id")):
             faults.report(f"image {ann.get('image_id')}, annotation {ann.get('id')!r}", "needs an integer 'id'")
             continue
-        ref: Any = int(ann["image_id"]) if _is_int(ann.get("image_id")) else ann.get("image_id")
-        where = f"image {ref}, annotation {int(ann['id'])}"
+        where = f"image {ann.get('image_id')!r}, annotation {int(ann['id'])}"
         if int(ann["id"]) in seen_ann:
             faults.report(where, "duplicate annotation id")
             continue
         seen_ann.add(int(ann["id"]))
+        if not _is_int(ann.get("image_id")):
+            faults.report(where, f"image_id must be an integer, got {ann.get('image_id')!r}")
+            continue
+        ref = int(ann["image_id"])
+        where = f"image {ref}, annotation {int(ann['id'])}"
         if ref not in by_id:
             if ref in known_images:  # its image was skipped (already reported): drop silently
                 continue
             faults.report(where, f"image_id {ref!r} is not among the images")
             continue
-        fault = _annotation_fault(ann, by_id[ref], cat_ids)
+        fault = _annotation_fault(ann, by_id[ref], cat_ids, box_only=evaluation)
         if fault is not None:
             faults.report(where, fault)
             continue
-        annotations[ref].append(ann)
+        accepted.append((ann, by_id[ref]))
+    # Mask-level checks run once for all annotations; faults are reported in json order as above.
+    for (ann, img), fault in zip(accepted, _mask_faults(accepted), strict=True):
+        if fault is not None:
+            faults.report(f"image {int(img['id'])}, annotation {int(ann['id'])}", fault)
+            continue
+        annotations[int(img["id"])].append(ann)
 
     if faults.skipped:
         shown = f" (first {MAX_ITEM_WARNINGS} warned individually)" if len(faults.skipped) > MAX_ITEM_WARNINGS else ""

@@ -16,8 +16,16 @@ from pycocotools import mask as mask_utils
 
 from instseg.data.coco import load_coco_json, segmentation_to_rle
 from instseg.data.coco_validation import validate_coco
+from instseg.data.output_paths import confined_path, prepare_output_dir
 from instseg.data.paths import resolve_annotations
-from instseg.data.records import ConversionReport, DatasetRecords, ImageRecord, ObjectRecord, check_image, place_image
+from instseg.data.records import (
+    ConversionReport,
+    DatasetRecords,
+    ImageRecord,
+    ObjectRecord,
+    check_image,
+    place_record_image,
+)
 
 FORMATS = ("coco", "labels", "yolo")
 
@@ -32,7 +40,7 @@ def read_coco_records(
     for img in checked.images:
         height, width = int(img["height"]), int(img["width"])
         try:
-            check_image(images_dir / img["file_name"], (height, width))
+            check_image(confined_path(images_dir, img["file_name"], f"image {img['id']} file_name"), (height, width))
         except ValueError as err:
             records.skipped.append(f"{ann_file}: image {img['id']}: {err}")
             continue
@@ -90,7 +98,7 @@ def write_coco_records(records: DatasetRecords, dst: str | Path, split: str, lin
     if empty:
         report.lost_objects.append(f"{empty} objects with no pixel were left out")
     for record in records.images:
-        place_image(records.images_dir / record.file_name, dst / "images" / record.file_name, link=link)
+        place_record_image(records, record, dst, link=link)
     ann_file = dst / "annotations" / f"instances_{split}.json"
     ann_file.parent.mkdir(parents=True, exist_ok=True)
     ann_file.write_text(json.dumps(data, separators=(",", ":")))
@@ -153,8 +161,13 @@ def convert_dataset(
     skip_invalid: bool = False,
     link: bool = False,
     tolerance: float = 0.0,
+    overwrite: bool = False,
 ) -> ConversionReport:
-    """Convert a data set from ``src_format`` to ``dst_format`` (coco, labels, yolo) and report what happened."""
+    """Convert a data set from ``src_format`` to ``dst_format`` (coco, labels, yolo) and report what happened.
+
+    ``dst`` must be a new or empty folder (``overwrite`` empties it first) that neither is nor lies inside the
+    source; every file is written below it (names read from the source are confined to it).
+    """
     for fmt in (src_format, dst_format):
         if fmt not in FORMATS:
             raise ValueError(f"unknown data format {fmt!r}; choose one of {', '.join(FORMATS)}")
@@ -162,4 +175,6 @@ def convert_dataset(
     if dst.exists() and src.exists() and dst.resolve() == (src if src.is_dir() else src.parent.parent).resolve():
         raise ValueError(f"{dst}: the destination is the source data set; choose another folder")
     records = read_records(src_format, src, split, images, skip_invalid)
+    inputs = [src, records.images_dir] + ([Path(images)] if images is not None else [])
+    prepare_output_dir(dst, inputs, overwrite=overwrite)
     return write_records(records, dst_format, dst, _split_name(src, split), link, tolerance)

@@ -11,12 +11,20 @@ The conversion rule (``to_rgb_uint8``), applied after decoding:
     over all channels together (keeps colour balance) and ignore NaNs (NaN becomes 0). A constant image
     becomes all zeros.
 EXIF orientation is not applied: COCO-style annotations refer to the pixels as stored in the file.
-TIFF files are read with tifffile (scientific TIFFs: 16-bit, float, channel-first), others with Pillow.
+TIFF files are read with tifffile (scientific TIFFs: 16-bit, float, channel-first), 16-bit-per-channel colour PNGs
+with imagecodecs (Pillow keeps only their high byte, which would bypass the percentile rule), others with Pillow.
 Stacks (several pages, Z/T axes, more than 4 channels) are refused with a ``ValueError`` naming the file.
+
+Pixel limit: every reader checks the image's size from its header before decoding it and refuses (``ValueError``
+naming the file) an image of more than ``max_image_pixels()`` pixels, so a small crafted file (a "decompression
+bomb") cannot exhaust memory. The default is ``DEFAULT_MAX_PIXELS`` (about 180 megapixels, Pillow's own hard
+limit); the environment variable ``INSTSEG_MAX_IMAGE_PIXELS`` overrides it (``0`` = no limit). Larger slides are
+read tile by tile, not through this module.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +32,45 @@ import numpy as np
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
 TIFF_SUFFIXES = (".tif", ".tiff")
 PERCENTILES = (0.1, 99.9)
+DEFAULT_MAX_PIXELS = 178_956_970  # Pillow's DecompressionBombError threshold (2 x its warning limit)
+MAX_PIXELS_ENV = "INSTSEG_MAX_IMAGE_PIXELS"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def max_image_pixels() -> int | None:
+    """The pixel limit of every reader (``INSTSEG_MAX_IMAGE_PIXELS`` or the default); None when switched off."""
+    text = os.environ.get(MAX_PIXELS_ENV, "").strip()
+    if not text:
+        return DEFAULT_MAX_PIXELS
+    try:
+        value = int(text.replace("_", ""))
+    except ValueError as err:
+        raise ValueError(
+            f"environment {MAX_PIXELS_ENV}={text!r}: expected a whole number of pixels (0 = no limit)"
+        ) from err
+    if value < 0:
+        raise ValueError(f"environment {MAX_PIXELS_ENV}={text!r}: expected a number >= 0 (0 = no limit)")
+    return value or None
+
+
+def check_pixel_limit(path: Path, height: int, width: int) -> None:
+    """Refuse (ValueError naming the file) an image larger than ``max_image_pixels()`` before it is decoded."""
+    limit = max_image_pixels()
+    if limit is not None and height * width > limit:
+        raise ValueError(
+            f"{path}: cannot read image ({width}x{height} = {height * width} pixels exceeds the limit of {limit}; "
+            f"set {MAX_PIXELS_ENV} to raise it, 0 for none)"
+        )
+
+
+def _png_header(path: Path) -> tuple[int, int, int, int] | None:
+    """``(height, width, bit depth, colour type)`` from a PNG's IHDR chunk, or None for a file that is not PNG."""
+    with path.open("rb") as f:
+        head = f.read(33)
+    if len(head) < 29 or not head.startswith(PNG_SIGNATURE) or head[12:16] != b"IHDR":
+        return None
+    width, height = int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+    return height, width, head[24], head[25]
 
 
 def is_image_file(path: str | Path) -> bool:
@@ -33,7 +80,13 @@ def is_image_file(path: str | Path) -> bool:
 
 def to_rgb_uint8(array: np.ndarray) -> np.ndarray:
     """Convert an image array [H, W], [H, W, C] (C = 1..4) to [H, W, 3] uint8 by the module's one rule."""
+    if not isinstance(array, np.ndarray) and not hasattr(array, "__array__"):
+        raise TypeError(f"expected an image array [H, W] or [H, W, 1..4], got {type(array).__name__}")
     image = np.asarray(array)
+    if image.dtype == object or not (image.dtype == np.bool_ or np.issubdtype(image.dtype, np.number)):
+        raise TypeError(f"expected a numeric image array, got dtype {image.dtype}")
+    if image.ndim in (2, 3) and (image.shape[0] == 0 or image.shape[1] == 0):
+        raise ValueError(f"the image is empty (shape {tuple(image.shape)}); it needs at least one pixel")
     if image.ndim == 3 and image.shape[2] == 1:
         image = image[:, :, 0]
     if image.ndim == 3 and image.shape[2] == 2:  # grey + alpha: drop alpha
@@ -91,8 +144,15 @@ def _read_pillow(path: Path) -> np.ndarray:
     """Decode a PNG/JPEG/BMP/WebP file fully with Pillow (truncated files raise, they are never padded)."""
     from PIL import Image
 
+    png = _png_header(path)
+    if png is not None:
+        check_pixel_limit(path, png[0], png[1])
+        if png[2] == 16 and png[3] in (2, 6):  # 16 bits per channel RGB / RGBA
+            return _read_png16(path)
+    Image.MAX_IMAGE_PIXELS = max_image_pixels()  # Pillow's own guard follows ours (it refuses at twice the value)
     try:
         with Image.open(path) as img:
+            check_pixel_limit(path, img.size[1], img.size[0])
             n_frames = int(getattr(img, "n_frames", 1))
             if n_frames > 1:
                 raise ValueError(f"{path}: cannot read image (it holds {n_frames} frames; only single images)")
@@ -112,6 +172,19 @@ def _read_pillow(path: Path) -> np.ndarray:
         raise ValueError(f"{path}: cannot read image ({err})") from err
 
 
+def _read_png16(path: Path) -> np.ndarray:
+    """Decode a 16-bit-per-channel colour PNG to [H, W, 3 or 4] uint16 with imagecodecs (libpng)."""
+    import imagecodecs
+
+    try:
+        array = imagecodecs.png_decode(path.read_bytes())
+    except Exception as err:  # imagecodecs raises its own PngError (and others) for corrupt data
+        raise ValueError(f"{path}: cannot read image ({type(err).__name__}: {err})") from err
+    if array.ndim != 3 or array.shape[2] not in (3, 4):
+        raise ValueError(f"{path}: cannot read image (unexpected 16-bit PNG shape {tuple(array.shape)})")
+    return array
+
+
 def _read_tiff(path: Path) -> np.ndarray:
     """Read a single 2-D TIFF image (grey or up to 4 channels, channels first or last) with tifffile."""
     import tifffile
@@ -124,8 +197,12 @@ def _read_tiff(path: Path) -> np.ndarray:
             axes, shape = series.axes, tuple(series.shape)
             if len(tif.series) > 1 or (len(tif.pages) > 1 and len(shape) > 3):
                 raise ValueError(f"it holds {max(len(tif.series), len(tif.pages))} images; only single 2-D images")
+            dims = dict(zip(axes, shape, strict=True))
+            check_pixel_limit(path, int(dims.get("Y", 1)), int(dims.get("X", 1)))
             array = series.asarray()
     except ValueError as err:
+        if str(err).startswith(f"{path}:"):
+            raise
         raise ValueError(f"{path}: cannot read image ({err})") from err
     except Exception as err:  # tifffile raises many exception types for corrupt files (TiffFileError, struct...)
         raise ValueError(f"{path}: cannot read image ({type(err).__name__}: {err})") from err
@@ -168,9 +245,12 @@ def image_size(path: str | Path) -> tuple[int, int]:
         return int(dims["Y"]), int(dims["X"])
     from PIL import Image
 
+    png = _png_header(path)
+    if png is not None:  # read directly: Pillow refuses to even open a PNG claiming a huge size
+        return png[0], png[1]
     try:
         with Image.open(path) as img:
             width, height = img.size
-    except (OSError, SyntaxError, ValueError) as err:
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
         raise ValueError(f"{path}: cannot read image ({err})") from err
     return int(height), int(width)

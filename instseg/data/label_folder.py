@@ -22,6 +22,7 @@ from instseg.data.label_images import (
     rles_to_label_map,
     write_label_map,
 )
+from instseg.data.output_paths import confined_path
 from instseg.data.paths import resolve_folder_split
 from instseg.data.records import (
     ConversionReport,
@@ -30,7 +31,8 @@ from instseg.data.records import (
     ObjectRecord,
     check_image,
     image_files,
-    place_image,
+    place_record_image,
+    record_name,
     relative_stem,
     unique_stems,
 )
@@ -158,11 +160,13 @@ def write_label_folder(records: DatasetRecords, dst: str | Path, link: bool = Fa
             report.overlap_images += 1
         report.lost_objects += [f"{record.file_name}: object {i + 1} is covered by smaller ones" for i in painted.lost]
         stem = relative_stem(record.file_name)
-        write_label_map(dst / "labels" / f"{stem}{label_map_suffix(len(objects))}", painted.label_map)
+        what = record_name(record)
+        label_file = confined_path(dst / "labels", f"{stem}{label_map_suffix(len(objects))}", what)
+        write_label_map(label_file, painted.label_map)
         if multi_class:
             sidecar = {str(i + 1): name_of[int(o.category_id)] for i, o in enumerate(objects)}
-            (dst / "labels" / f"{stem}.json").write_text(json.dumps(sidecar) + "\n")
-        place_image(records.images_dir / record.file_name, dst / "images" / record.file_name, link=link)
+            confined_path(dst / "labels", f"{stem}.json", what).write_text(json.dumps(sidecar) + "\n")
+        place_record_image(records, record, dst, link=link)
         report.images_written += 1
         report.objects_written += len(objects) - len(painted.lost)
     return report

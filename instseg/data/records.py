@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from instseg.data.image_io import read_image
+from instseg.data.output_paths import confined_path
 
 
 @dataclass
@@ -106,6 +107,19 @@ def place_image(src: Path, dst: Path, link: bool = False) -> None:
         except OSError:
             pass  # other device or no permission: fall back to a copy
     shutil.copyfile(src, dst)
+
+
+def record_name(record: ImageRecord) -> str:
+    """How messages name an image record: its id (when it has one) and file name."""
+    prefix = f"image {record.image_id} " if record.image_id is not None else "image "
+    return f"{prefix}file_name {record.file_name!r}"
+
+
+def place_record_image(records: DatasetRecords, record: ImageRecord, dst: Path, link: bool = False) -> None:
+    """Copy (or link) a record's image to ``dst/images/<file_name>``; a name leaving either folder is refused."""
+    what = record_name(record)
+    src = confined_path(records.images_dir, record.file_name, what)
+    place_image(src, confined_path(dst / "images", record.file_name, what), link)
 
 
 def relative_stem(file_name: str) -> str:

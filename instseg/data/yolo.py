@@ -17,6 +17,7 @@ import numpy as np
 import yaml
 
 from instseg.data.coco import segmentation_to_rle
+from instseg.data.output_paths import confined_path
 from instseg.data.paths import resolve_folder_split
 from instseg.data.records import (
     ConversionReport,
@@ -25,7 +26,8 @@ from instseg.data.records import (
     ObjectRecord,
     check_image,
     image_files,
-    place_image,
+    place_record_image,
+    record_name,
     relative_stem,
     unique_stems,
 )
@@ -179,10 +181,10 @@ def write_yolo_folder(
                 report.lost_objects.append(f"{record.file_name}: object {k} has no pixel")
                 continue
             lines.append(format_yolo_line(index_of[int(obj.category_id)], polygon, record.height, record.width))
-        txt = dst / "labels" / f"{relative_stem(record.file_name)}.txt"
+        txt = confined_path(dst / "labels", f"{relative_stem(record.file_name)}.txt", record_name(record))
         txt.parent.mkdir(parents=True, exist_ok=True)
         txt.write_text("".join(f"{line}\n" for line in lines))
-        place_image(records.images_dir / record.file_name, dst / "images" / record.file_name, link=link)
+        place_record_image(records, record, dst, link=link)
         report.images_written += 1
         report.objects_written += len(lines)
     return report

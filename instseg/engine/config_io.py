@@ -50,9 +50,25 @@ def config_to_dict(cfg: Config) -> dict[str, Any]:
 
 def config_from_dict(data: dict[str, Any], source: str = "config") -> Config:
     """Rebuild a ``Config`` from ``config_to_dict`` output; unknown keys and ill-typed values raise ``ValueError``."""
-    cfg = _build_dataclass(Config, data, "", source)
+    cfg = _build_dataclass(Config, _without_legacy_sizes(data), "", source)
     validate_config(cfg, source)
     return cfg
+
+
+def _without_legacy_sizes(data: Any) -> Any:
+    """Configs of instseg <= 0.1 stated the image size twice (``data.min_size``/``max_size`` beside the model's);
+    the model's rule wins, so the data copy is dropped (moved into ``model.kwargs`` where the model had none)."""
+    if not isinstance(data, dict) or not isinstance(data.get("data"), dict):
+        return data
+    legacy = {k: data["data"][k] for k in ("min_size", "max_size") if k in data["data"]}
+    if not legacy:
+        return data
+    model = dict(data.get("model") or {})
+    kwargs = model.get("kwargs")
+    if isinstance(kwargs, dict):
+        model["kwargs"] = {**legacy, **kwargs}
+    rest = {k: v for k, v in data["data"].items() if k not in legacy}
+    return {**data, "data": rest, "model": model}
 
 
 def config_to_yaml(cfg: Config) -> str:

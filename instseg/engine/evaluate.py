@@ -84,6 +84,8 @@ def evaluate_checkpoint(
 
     state = load_checkpoint(checkpoint)
     model = model_from_state(state, str(checkpoint), device)
+    if not isinstance(model, InstanceSegmenter):
+        raise TypeError(f"checkpoint {checkpoint}: {type(model).__name__} is not an instseg model")
     dataset = CocoDataset(ann_file, images_dir)
     trained_ids = model.category_ids
     if trained_ids is not None and list(trained_ids) != list(dataset.category_ids):

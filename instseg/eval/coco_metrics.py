@@ -10,12 +10,15 @@ A figure is -1 where COCO gives -1: no ground truth in that area range.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
 from faster_coco_eval import COCO, COCOeval_faster
 from faster_coco_eval.core import mask as mask_utils  # batched area(): pycocotools' overflows past 255 RLEs on numpy 2
+
+from instseg.eval.gc_pause import paused_gc
 
 IOU_TYPES = ("segm", "bbox")
 
@@ -112,9 +115,13 @@ def _detections(results: Sequence[dict[str, Any]], iou_type: str) -> list[dict[s
                 }
                 for i, r in enumerate(results)
             ]
-    return [
+    dets = [
         {"image_id": r["image_id"], "category_id": r["category_id"], "score": r["score"], key: r[key]} for r in results
     ]
+    if key == "segmentation" and results and all("mask_area" in r for r in results):
+        for d, r in zip(dets, results, strict=True):  # pixel counts found while validating (the same numbers)
+            d["area"] = r["mask_area"]
+    return dets
 
 
 def _load_detections(gt: COCO, dets: list[dict[str, Any]], iou_type: str) -> COCO:
@@ -122,7 +129,7 @@ def _load_detections(gt: COCO, dets: list[dict[str, Any]], iou_type: str) -> COC
     mask for segm or of the box for bbox), with the mask areas computed in one call instead of one per detection:
     loadRes took a quarter of the time on 50k masks. What loadRes adds that the evaluation never reads is left
     out: the box of a segm detection and the made-up polygon of a box detection."""
-    if iou_type == "segm" and dets:
+    if iou_type == "segm" and dets and "area" not in dets[0]:
         areas = mask_utils.area([d["segmentation"] for d in dets]).tolist()
         for d, area in zip(dets, areas, strict=True):
             d["area"] = area
@@ -139,6 +146,13 @@ def _load_detections(gt: COCO, dets: list[dict[str, Any]], iou_type: str) -> COC
     }
     dt.createIndex()
     return dt
+
+
+def _iou_workers() -> int:
+    """Threads for the per-image IoUs: one on small machines, where a thread pool's hand-offs cost more than the
+    IoUs of one (image, category) pair, else faster-coco-eval's default of up to 8."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return 1 if cpus <= 2 else min(cpus, 8)
 
 
 def coco_ap(
@@ -165,13 +179,20 @@ def coco_ap(
                     f"ground truth annotation id={ann['id']} (image_id={ann['image_id']}) has no segmentation, "
                     "so mask AP cannot be computed"
                 )
-    dt = _load_detections(gt, _detections(results, iou_type), iou_type)
-    evaluator = COCOeval_faster(gt, dt, iouType=iou_type, print_function=lambda *a, **k: None)  # type: ignore[arg-type]
-    evaluator.params.maxDets = max_dets_list
-    if image_ids is not None:
-        evaluator.params.imgIds = sorted({int(i) for i in image_ids})
-    evaluator.evaluate()
-    evaluator.accumulate()
+    with paused_gc():
+        dt = _load_detections(gt, _detections(results, iou_type), iou_type)
+        evaluator = COCOeval_faster(
+            gt,
+            dt,
+            iouType=iou_type,
+            print_function=lambda *a, **k: None,
+            rle_iou_max_workers=_iou_workers(),
+        )  # type: ignore[arg-type]
+        evaluator.params.maxDets = max_dets_list
+        if image_ids is not None:
+            evaluator.params.imgIds = sorted({int(i) for i in image_ids})
+        evaluator.evaluate()
+        evaluator.accumulate()
     p = evaluator.params
     precision = np.asarray(evaluator.eval["precision"])
     iou_thrs = np.asarray(p.iouThrs)

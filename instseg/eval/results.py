@@ -3,8 +3,9 @@
 Ground truth is held as a ``faster_coco_eval`` ``COCO`` object (the same index the AP computation uses).
 Results are COCO result dicts ``{"image_id", "category_id", "score", "segmentation" and/or "bbox"}``;
 after :func:`validate_results` every ``segmentation`` is a compressed RLE with ``str`` counts of its image's size
-and every ``bbox`` four finite numbers, so later steps never re-check them (a missing ``bbox`` is derived from the
-mask, in one batch, only when box AP is asked for: see ``instseg.eval.coco_metrics``).
+(its pixel count in ``mask_area``) and every ``bbox`` four finite numbers, so later steps never re-check them (a
+missing ``bbox`` is derived from the mask, in one batch, only when box AP is asked for: see
+``instseg.eval.coco_metrics``).
 """
 
 from __future__ import annotations
@@ -17,8 +18,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from faster_coco_eval import COCO
 from pycocotools import mask as mask_utils
+
+from instseg.data.coco_validation import validate_coco
+from instseg.data.rle_check import check_compressed_rles, compressed_rle_faults, describe_counts_fault
+from instseg.eval.gc_pause import paused_gc
 
 Rle = dict[str, Any]
 
@@ -30,8 +36,16 @@ def _silent(*args: Any, **kwargs: Any) -> None:
 def load_ground_truth(gt: str | Path | Mapping[str, Any]) -> COCO:
     """Load a COCO instances json (path or already parsed dict) into a ``faster_coco_eval.COCO`` index.
 
-    A dict is deep-copied, because the evaluation adds keys (``rle``, ``ignore``) to its annotations.
+    The json gets the same checks as every other command that reads COCO (``instseg.data.coco_validation``:
+    duplicate ids, unknown categories, negative areas, malformed RLEs, ...), relaxed only where evaluation needs
+    less (no image files, box-only annotations allowed). A dict is deep-copied, because the evaluation adds keys
+    (``rle``, ``ignore``) to its annotations.
     """
+    with paused_gc():
+        return _load_ground_truth(gt)
+
+
+def _load_ground_truth(gt: str | Path | Mapping[str, Any]) -> COCO:
     name = "<ground-truth dict>"
     if isinstance(gt, str | Path):
         name = str(gt)
@@ -39,7 +53,7 @@ def load_ground_truth(gt: str | Path | Mapping[str, Any]) -> COCO:
         if not path.is_file():
             raise ValueError(f"{name}: ground-truth file not found")
         try:
-            data = json.loads(path.read_text())
+            data = json.loads(path.read_bytes())
         except (json.JSONDecodeError, UnicodeDecodeError) as err:
             raise ValueError(f"{name}: not a valid JSON file ({err})") from err
     elif isinstance(gt, Mapping):
@@ -57,20 +71,22 @@ def load_ground_truth(gt: str | Path | Mapping[str, Any]) -> COCO:
             raise ValueError(f"{name}: image #{i} needs integer 'id', 'height' and 'width', got {img!r}")
         sizes[int(img["id"])] = (int(img["height"]), int(img["width"]))
     for i, ann in enumerate(data["annotations"]):
+        if not isinstance(ann, Mapping):
+            raise ValueError(f"{name}: annotation #{i} is a {type(ann).__name__}, not an object")
         missing = [k for k in ("id", "image_id", "category_id", "area") if k not in ann]
         if "bbox" not in ann and not ann.get("segmentation"):
             missing.append("bbox or segmentation")
         if missing:
-            raise ValueError(f"{name}: annotation #{i} (id={ann.get('id')}) lacks {missing}")
-        if ann["image_id"] not in sizes:
-            raise ValueError(f"{name}: annotation id={ann['id']} refers to image_id={ann['image_id']}, not in 'images'")
+            raise ValueError(f"{name}: annotation #{i} (id={ann.get('id')!r}) lacks {missing}")
+        if not _integer(ann["image_id"]) or ann["image_id"] not in sizes:
+            raise ValueError(
+                f"{name}: annotation id={ann['id']!r} refers to image_id={ann['image_id']!r}, not in 'images'"
+            )
+    validate_coco(dict(data), Path(name), None, evaluation=True)  # raises at the first fault, naming it
+    for ann in data["annotations"]:
         if "bbox" not in ann:  # box AP needs gt boxes: take the mask's (data was copied above, the caller's is intact)
             h, w = sizes[ann["image_id"]]
-            try:
-                rle = to_compressed_rle(ann["segmentation"], h, w)
-            except (TypeError, ValueError) as err:
-                raise ValueError(f"{name}: annotation id={ann['id']} (image_id={ann['image_id']}): {err}") from err
-            ann["bbox"] = [float(v) for v in mask_utils.toBbox(rle)]
+            ann["bbox"] = [float(v) for v in mask_utils.toBbox(to_compressed_rle(ann["segmentation"], h, w))]
     # use_deepcopy stays False: loadRes would otherwise deep-copy every result list (seconds for 50k masks)
     return COCO(dict(data), use_deepcopy=False, print_function=_silent)
 
@@ -81,7 +97,8 @@ def load_results(path: str | Path) -> list[dict[str, Any]]:
     if not path.is_file():
         raise ValueError(f"{path}: results file not found")
     try:
-        data = json.loads(path.read_text())
+        with paused_gc():
+            data = json.loads(path.read_bytes())
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise ValueError(f"{path}: not a valid JSON file ({err})") from err
     if not isinstance(data, list):
@@ -89,28 +106,57 @@ def load_results(path: str | Path) -> list[dict[str, Any]]:
     return data
 
 
-def to_compressed_rle(segmentation: Any, height: int, width: int) -> Rle:
-    """Any COCO ``segmentation`` (polygons, uncompressed or compressed RLE) as a compressed RLE with ``str`` counts."""
+def to_compressed_rle(segmentation: Any, height: int, width: int, check_counts: bool = True) -> Rle:
+    """Any COCO ``segmentation`` (polygons, uncompressed or compressed RLE) as a compressed RLE with ``str`` counts.
+
+    Every input is checked before pycocotools sees it (a malformed RLE string can hang its decoder): polygon
+    coordinates are finite numbers, ``size`` is the image's, uncompressed counts are non-negative integers summing
+    to ``height * width``, and a compressed string decodes to runs summing to it (``check_counts=False`` leaves
+    that last check to the caller, who checks many strings at once with ``instseg.data.rle_check``).
+    """
+    if type(segmentation) is dict:  # fast path of the common case: a compressed RLE from a results file
+        size, counts = segmentation.get("size"), segmentation.get("counts")
+        if (
+            type(size) is list
+            and len(size) == 2
+            and type(size[0]) is int
+            and type(size[1]) is int
+            and size[0] == height
+            and size[1] == width
+            and type(counts) is str
+            and counts
+        ):
+            if check_counts and compressed_rle_faults([counts], [height * width])[0]:
+                raise ValueError(describe_counts_fault(counts, height, width) or "malformed compressed RLE")
+            return {"size": [height, width], "counts": counts}
     if isinstance(segmentation, list):
+        if not segmentation or not all(isinstance(p, list) and len(p) >= 6 and len(p) % 2 == 0 for p in segmentation):
+            raise ValueError("a polygon needs at least 3 (x, y) points, given as a list of lists of numbers")
+        if not all(_number(v) for p in segmentation for v in p):
+            raise ValueError("a polygon coordinate is not a finite number")
         parts = [list(map(float, p)) for p in segmentation]
-        if not parts or any(len(p) < 6 or len(p) % 2 for p in parts):
-            raise ValueError("a polygon needs at least 3 (x, y) points")
         rle = mask_utils.merge(mask_utils.frPyObjects(parts, height, width))
     elif isinstance(segmentation, dict | Mapping):
         if "size" not in segmentation or "counts" not in segmentation:
-            raise ValueError(f"an RLE needs 'size' and 'counts', got keys {sorted(segmentation)}")
+            raise ValueError(f"an RLE needs 'size' and 'counts', got keys {sorted(map(str, segmentation))}")
         size = segmentation["size"]
-        if len(size) != 2 or size[0] != height or size[1] != width:
+        if not isinstance(size, list | tuple) or len(size) != 2 or not all(_integer(v) for v in size):
+            raise ValueError(f"RLE size must be two integers [height, width], got {size!r}")
+        if size[0] != height or size[1] != width:
             raise ValueError(f"RLE size {list(size)} differs from the image size [{height}, {width}]")
         counts = segmentation["counts"]
-        if isinstance(counts, str):  # the common case: compressed, JSON-ready
-            return {"size": [height, width], "counts": counts}
+        if isinstance(counts, str | bytes):
+            if check_counts and compressed_rle_faults([counts], [height * width])[0]:
+                raise ValueError(describe_counts_fault(counts, height, width) or "malformed compressed RLE")
+            if isinstance(counts, str):  # the common case: compressed, JSON-ready
+                return {"size": [height, width], "counts": counts}
+            return {"size": [height, width], "counts": counts.decode("ascii")}
         if isinstance(counts, list):
+            if not all(_integer(c) and c >= 0 for c in counts):
+                raise ValueError("uncompressed RLE counts must be non-negative integers")
             if sum(counts) != height * width:
                 raise ValueError(f"uncompressed RLE counts sum to {sum(counts)}, expected {height * width}")
-            rle = mask_utils.frPyObjects({"size": [height, width], "counts": counts}, height, width)
-        elif isinstance(counts, bytes):
-            rle = {"size": [height, width], "counts": counts}
+            rle = mask_utils.frPyObjects({"size": [height, width], "counts": [int(c) for c in counts]}, height, width)
         else:
             raise ValueError(f"RLE counts must be a string or a list, got {type(counts).__name__}")
     else:
@@ -154,7 +200,7 @@ def _check_one(entry: Any, gt: COCO) -> dict[str, Any]:
     out: dict[str, Any] = {"image_id": image_id, "category_id": category_id, "score": float(score)}
     if "segmentation" in entry:
         img = gt.imgs[image_id]
-        out["segmentation"] = to_compressed_rle(entry["segmentation"], img["height"], img["width"])
+        out["segmentation"] = to_compressed_rle(entry["segmentation"], img["height"], img["width"], check_counts=False)
     if "bbox" in entry:
         box = entry["bbox"]
         if not isinstance(box, Sequence) or len(box) != 4 or not all(_number(v) for v in box):
@@ -169,18 +215,49 @@ def validate_results(results: Sequence[Any], gt: COCO, source: str = "results") 
     """Check COCO result dicts against the ground truth and return normalised copies.
 
     Every entry needs ``image_id`` and ``category_id`` present in ``gt``, a finite ``score``, and a
-    ``segmentation`` (polygons or RLE of the image's size) and/or a ``bbox``; either all entries have a
-    segmentation or none does. Faults raise ValueError naming ``source``, the entry index and its image id.
+    ``segmentation`` (polygons or RLE of the image's size, whose runs cover the image exactly) and/or a ``bbox``;
+    either all entries have a segmentation or none does. Faults raise ValueError naming ``source``, the entry
+    index and its image id. Compressed strings are checked all at once (``instseg.data.rle_check``).
     """
     if not isinstance(results, Sequence) or isinstance(results, str | bytes):
         raise ValueError(f"{source}: results must be a list of dicts, got {type(results).__name__}")
-    out = []
-    for i, entry in enumerate(results):
-        try:
-            out.append(_check_one(entry, gt))
-        except ValueError as err:
-            image = entry.get("image_id") if isinstance(entry, Mapping) else None
-            raise ValueError(f"{source}: result #{i} (image_id={image!r}): {err}") from err
+    out: list[dict[str, Any]] = []
+    imgs, cats = gt.imgs, gt.cats
+    with paused_gc():
+        for i, entry in enumerate(results):
+            if type(entry) is dict and "bbox" not in entry:  # fast path: a plain mask result with a compressed RLE
+                image_id, category_id, score = entry.get("image_id"), entry.get("category_id"), entry.get("score")
+                seg = entry.get("segmentation")
+                if (
+                    type(image_id) is int
+                    and type(category_id) is int
+                    and type(score) is float
+                    and type(seg) is dict
+                    and image_id in imgs
+                    and category_id in cats
+                    and math.isfinite(score)
+                ):
+                    size, counts = seg.get("size"), seg.get("counts")
+                    img = imgs[image_id]
+                    if (
+                        type(size) is list
+                        and len(size) == 2
+                        and type(size[0]) is type(size[1]) is int
+                        and size[0] == img["height"]
+                        and size[1] == img["width"]
+                        and type(counts) is str
+                        and counts
+                    ):
+                        rle = {"size": [size[0], size[1]], "counts": counts}
+                        out.append(
+                            {"image_id": image_id, "category_id": category_id, "score": score, "segmentation": rle}
+                        )
+                        continue
+            try:
+                out.append(_check_one(entry, gt))
+            except (ValueError, TypeError) as err:
+                image = entry.get("image_id") if isinstance(entry, Mapping) else None
+                raise ValueError(f"{source}: result #{i} (image_id={image!r}): {err}") from err
     with_segm = ["segmentation" in r for r in out]
     if any(with_segm) and not all(with_segm):
         i = with_segm.index(False)
@@ -188,4 +265,17 @@ def validate_results(results: Sequence[Any], gt: COCO, source: str = "results") 
             f"{source}: result #{i} (image_id={out[i]['image_id']}) has no segmentation while others have one; "
             "a results file must give masks for all entries or for none"
         )
+    if out and with_segm[0]:
+        sizes = [r["segmentation"]["size"] for r in out]
+        faults, areas = check_compressed_rles([r["segmentation"]["counts"] for r in out], [h * w for h, w in sizes])
+        bad = np.flatnonzero(faults)
+        if not bad.size:
+            for r, area in zip(out, areas.tolist(), strict=True):
+                r["mask_area"] = area  # decoded anyway: spares the AP computation a second pass over the strings
+        else:
+            i = int(bad[0])
+            h, w = sizes[i]
+            fault = describe_counts_fault(out[i]["segmentation"]["counts"], h, w) or "malformed compressed RLE"
+            more = f" ({bad.size - 1} more results have malformed masks)" if bad.size > 1 else ""
+            raise ValueError(f"{source}: result #{i} (image_id={out[i]['image_id']}): {fault}{more}")
     return out

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from instseg.inference.tiling import LabelledPrediction, predict_tiled
+from instseg.inference.tiling import predict_tiled
 from instseg.methods.segmenter import InstanceSegmenter
 from instseg.structures import Instances
 
@@ -16,8 +16,9 @@ class Predictor:
     """Run a model on user images: HxWx3 uint8 or HxW 8/16-bit grey numpy arrays.
 
     ``score_thr`` (if given) drops instances scoring below it; by default the model's own threshold rules.
-    Images whose long side exceeds ``auto_tile_above`` (or every image, when ``tile_size`` is set) go through
-    ``predict_large``: overlapping ``tile_size`` tiles with objects stitched across the seams.
+    Images whose long side exceeds ``auto_tile_above`` (or every image, when ``tile_size`` is set) are predicted
+    as overlapping ``tile_size`` tiles with objects stitched across the seams. Results hold their masks cropped
+    to their boxes (``Instances.is_compact``), so their memory follows the objects, not the image.
     """
 
     def __init__(
@@ -50,18 +51,16 @@ class Predictor:
             instances = instances[instances.scores >= self.score_thr]
         return instances
 
-    def predict_large(self, image: np.ndarray) -> LabelledPrediction:
-        """Segment an image of any size into one label map (tiles when needed; memory grows with the image only)."""
+    def predict_large(self, image: np.ndarray) -> Instances:
+        """Segment an image of any size into compact ``Instances`` (tiles when needed; masks cropped to boxes)."""
         from instseg.data.image_io import to_rgb_uint8
 
         rgb = to_rgb_uint8(image)  # once for the whole image, so every tile sees the same intensity rule
         if not self.needs_tiling(rgb):
-            return LabelledPrediction.from_instances(self.predict_whole(rgb))
+            return self.predict_whole(rgb).compact()
         tile = self.tile_size or max(1024, 2 * self.tile_overlap)
         return predict_tiled(self.predict_whole, rgb, tile=tile, overlap=self.tile_overlap)
 
     def __call__(self, image: np.ndarray) -> Instances:
-        """Segment one image into ``Instances`` (tiled first when large: then every mask is full-size)."""
-        if self.needs_tiling(image):
-            return self.predict_large(image).to_instances()
-        return self.predict_whole(image)
+        """Segment one image into compact ``Instances`` (``predict_large``; ``.masks`` gives full masks on request)."""
+        return self.predict_large(image)

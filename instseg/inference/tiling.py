@@ -1,22 +1,24 @@
 """Tiled prediction of images too large for one pass: overlapping tiles, objects stitched across seams.
 
 Each tile is predicted on its own. An object is kept by the one tile whose *core* holds the centre of its
-box: the core is the tile minus half the overlap on every side that borders another tile, so the cores
-partition the image and an object narrower than half the overlap is seen whole by the tile that keeps
-it. Objects are painted into one label map (first come keeps a shared pixel), which is what makes a
-gigapixel image affordable: memory grows with the image, never with (objects x image size).
+box: the core is the tile minus half of what it shares with each neighbour, so the cores partition the image
+and an object narrower than half the overlap is seen whole by the tile that keeps it. A kept object whose box
+touches a seam and whose pixels are mostly those of an object kept whole elsewhere is a cut-off part of that
+object and is dropped. Each kept object is stored cropped to its box (``BoxMasks``), which is what makes a
+gigapixel image affordable: memory grows with the objects' areas, never with (objects x image size), and
+objects that overlap keep their whole masks (a label map could hold only one of them).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable
 
 import numpy as np
 import torch
+from torch import Tensor
 
 from instseg.structures import Instances
+from instseg.structures.box_masks import BoxMasks
 
 
 def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
@@ -31,137 +33,12 @@ def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
     return starts
 
 
-def _core(start: int, size: int, length: int, overlap: int) -> tuple[int, int]:
-    """The part ``[lo, hi)`` of a tile that it owns: half the overlap is ceded on each inner side."""
-    lo = start + overlap // 2 if start > 0 else 0
-    hi = start + size - (overlap - overlap // 2) if start + size < length else length
-    return lo, hi
-
-
-@dataclass
-class LabelledPrediction:
-    """Instances of a large image kept as one label map (0 = background, ``i + 1`` = object ``i``)."""
-
-    label_map: np.ndarray  # [H, W] int32
-    boxes: np.ndarray  # [N, 4] float32 xyxy
-    labels: np.ndarray  # [N] int64
-    scores: np.ndarray  # [N] float32
-
-    def __len__(self) -> int:
-        return int(self.boxes.shape[0])
-
-    @classmethod
-    def from_instances(cls, instances: Instances) -> LabelledPrediction:
-        """Flatten ``Instances`` into a label map (higher scores keep shared pixels); boxes re-derived."""
-        canvas = LabelMapCanvas(instances.image_size)
-        if instances.masks is not None and len(instances):
-            ordered = instances.sort_by_score()
-            masks = ordered.masks.numpy()  # type: ignore[union-attr]  # [N, H, W]
-            ordered_scores = ordered.scores.numpy() if ordered.scores is not None else np.ones(len(ordered))
-            for i, (x0, y0, x1, y1) in enumerate(ordered.boxes.numpy().astype(int)):
-                canvas.paste(masks[i, y0:y1, x0:x1], y0, x0, int(ordered.labels[i]), float(ordered_scores[i]))
-        return canvas.result()
-
-    def object_masks(self) -> Iterator[tuple[int, tuple[int, int, int, int], np.ndarray]]:
-        """Yield ``(index, (y0, x0, y1, x1), crop_mask)`` for each object, cropped to its box."""
-        for i, box in enumerate(self.boxes):
-            x0, y0, x1, y1 = (int(v) for v in box)
-            yield i, (y0, x0, y1, x1), self.label_map[y0:y1, x0:x1] == i + 1
-
-    def to_instances(self) -> Instances:
-        """Full-size ``Instances`` (needs N x H x W bits: use for images of moderate size only)."""
-        h, w = self.label_map.shape
-        n = len(self)
-        masks = torch.zeros((n, h, w), dtype=torch.bool)
-        for i, (y0, x0, y1, x1), crop in self.object_masks():
-            masks[i, y0:y1, x0:x1] = torch.from_numpy(crop)
-        return Instances(
-            (h, w),
-            boxes=torch.from_numpy(self.boxes),
-            labels=torch.from_numpy(self.labels),
-            masks=masks,
-            scores=torch.from_numpy(self.scores),
-        )
-
-    def to_coco(self, image_id: int, category_ids: list[int] | None = None) -> list[dict[str, Any]]:
-        """COCO results with compressed RLEs built from each object's crop (no full-size mask is made)."""
-        h, w = self.label_map.shape
-        out = []
-        for i, (y0, x0, y1, x1), crop in self.object_masks():
-            label = int(self.labels[i])
-            out.append(
-                {
-                    "image_id": int(image_id),
-                    "category_id": int(category_ids[label]) if category_ids is not None else label + 1,
-                    "bbox": [float(x0), float(y0), float(x1 - x0), float(y1 - y0)],
-                    "score": float(self.scores[i]),
-                    "segmentation": crop_to_rle(crop, y0, x0, h, w),
-                    "area": int(crop.sum()),
-                }
-            )
-        return out
-
-
-def crop_to_rle(crop: np.ndarray, y0: int, x0: int, height: int, width: int) -> dict[str, Any]:
-    """COCO RLE of a full ``height x width`` mask that is empty outside ``crop`` placed at ``(y0, x0)``.
-
-    Written by hand because pycocotools only encodes full-size arrays: here the crop is widened to full
-    columns (COCO RLE runs down columns), encoded, and its first and last runs stretched by the empty columns
-    before and after it, so an object on a gigapixel slide costs its own columns only.
-    """
-    from pycocotools import mask as mask_utils
-
-    h, w = crop.shape
-    strip = np.zeros((height, w), dtype=np.uint8)
-    strip[y0 : y0 + h] = crop
-    flat = strip.flatten(order="F")
-    change = np.flatnonzero(np.diff(flat)) + 1
-    bounds = np.concatenate([[0], change, [flat.size]])
-    runs = np.diff(bounds).tolist()
-    if flat.size and flat[0] == 1:
-        runs = [0, *runs]
-    if len(runs) % 2 == 0:  # ends on foreground: close with an empty background run
-        runs.append(0)
-    runs[0] += x0 * height
-    runs[-1] += (width - x0 - w) * height
-    rle = mask_utils.frPyObjects({"size": [height, width], "counts": runs}, height, width)
-    return {"size": [height, width], "counts": rle["counts"].decode("ascii")}
-
-
-class LabelMapCanvas:
-    """Builds a ``LabelledPrediction`` object by object: each object takes the free pixels of its crop."""
-
-    def __init__(self, image_size: tuple[int, int]) -> None:
-        self.label_map = np.zeros(image_size, dtype=np.int32)
-        self.boxes: list[list[int]] = []
-        self.labels: list[int] = []
-        self.scores: list[float] = []
-
-    def paste(self, crop: np.ndarray, y0: int, x0: int, label: int, score: float) -> bool:
-        """Paint the pixels of ``crop`` (bool [h, w] placed at ``(y0, x0)``) that no earlier object holds.
-
-        Works inside the crop only, so the cost per object is its box, not the image; an object left with
-        no free pixel is dropped (returns False).
-        """
-        region = self.label_map[y0 : y0 + crop.shape[0], x0 : x0 + crop.shape[1]]
-        free = crop & (region == 0)
-        if not free.any():
-            return False
-        region[free] = len(self.boxes) + 1
-        rows, cols = np.nonzero(free)
-        self.boxes.append([x0 + cols.min(), y0 + rows.min(), x0 + cols.max() + 1, y0 + rows.max() + 1])
-        self.labels.append(label)
-        self.scores.append(score)
-        return True
-
-    def result(self) -> LabelledPrediction:
-        """The painted label map with each object's box, label and score."""
-        return LabelledPrediction(
-            self.label_map,
-            np.asarray(self.boxes, dtype=np.float32).reshape(-1, 4),
-            np.asarray(self.labels, dtype=np.int64),
-            np.asarray(self.scores, dtype=np.float32),
-        )
+def tile_cores(starts: list[int], tile: int, length: int) -> list[tuple[int, int]]:
+    """The part ``[lo, hi)`` of each tile that it owns: neighbours split their shared pixels in the middle, so the
+    cores partition ``[0, length)`` even where the last tile overlaps its neighbour by more than the rest."""
+    ends = [min(start + tile, length) for start in starts]
+    bounds = [0] + [(starts[k + 1] + ends[k]) // 2 for k in range(len(starts) - 1)] + [length]
+    return [(bounds[k], bounds[k + 1]) for k in range(len(starts))]
 
 
 def predict_tiled(
@@ -169,29 +46,84 @@ def predict_tiled(
     image: np.ndarray,
     tile: int = 1024,
     overlap: int = 256,
-) -> LabelledPrediction:
-    """Predict ``image`` ([H, W, 3] uint8) tile by tile with ``predict`` and stitch the objects.
+) -> Instances:
+    """Predict ``image`` ([H, W, 3] uint8) tile by tile with ``predict`` and stitch the objects into compact
+    ``Instances`` (masks as ``BoxMasks``; boxes, labels and scores as ``predict`` gave them, moved to the image).
 
     ``overlap`` should be at least twice the largest object's size for seamless results.
     """
     h, w = image.shape[:2]
-    canvas = LabelMapCanvas((h, w))
     ys, xs = tile_starts(h, tile, overlap), tile_starts(w, tile, overlap)
+    cores_y, cores_x = (
+        dict(zip(ys, tile_cores(ys, tile, h), strict=True)),
+        dict(zip(xs, tile_cores(xs, tile, w), strict=True)),
+    )
+    boxes, labels, scores, crops, windows, at_seam = [], [], [], [], [], []
+    has_masks = True
     for ty in ys:
         for tx in xs:
             th, tw = min(tile, h - ty), min(tile, w - tx)
-            core_y = _core(ty, th, h, overlap)
-            core_x = _core(tx, tw, w, overlap)
-            found = predict(np.ascontiguousarray(image[ty : ty + th, tx : tx + tw]))
-            if len(found) == 0 or found.masks is None:
+            core_y, core_x = cores_y[ty], cores_x[tx]
+            found = predict(np.ascontiguousarray(image[ty : ty + th, tx : tx + tw])).to("cpu").compact()
+            if len(found) == 0:
                 continue
             found_boxes = found.boxes.numpy()
             cy = ty + (found_boxes[:, 1] + found_boxes[:, 3]) / 2
             cx = tx + (found_boxes[:, 0] + found_boxes[:, 2]) / 2
             keep = (cy >= core_y[0]) & (cy < core_y[1]) & (cx >= core_x[0]) & (cx < core_x[1])
-            found_scores = found.scores.numpy() if found.scores is not None else np.ones(len(found), np.float32)
-            for i in np.flatnonzero(keep):
-                bx0, by0, bx1, by1 = (int(v) for v in found_boxes[i])
-                crop = found.masks[i, by0:by1, bx0:bx1].numpy()
-                canvas.paste(crop, ty + by0, tx + bx0, int(found.labels[i]), float(found_scores[i]))
-    return canvas.result()
+            if not keep.any():
+                continue
+            kept = found[torch.from_numpy(keep)]
+            shift = torch.tensor([tx, ty, tx, ty])
+            # a box touching a side of the tile that borders another tile may be a fragment of an object cut there
+            kb = kept.boxes
+            at_seam.append(
+                ((kb[:, 0] <= 0) & (tx > 0))
+                | ((kb[:, 1] <= 0) & (ty > 0))
+                | ((kb[:, 2] >= tw) & (tx + tw < w))
+                | ((kb[:, 3] >= th) & (ty + th < h))
+            )
+            boxes.append(kept.boxes + shift)
+            labels.append(kept.labels)
+            scores.append(kept.scores if kept.scores is not None else torch.ones(len(kept)))
+            has_masks = has_masks and kept.has_masks
+            if kept.has_masks:
+                box_masks = kept.box_masks  # crops of this tile's objects only: the tile's full masks are gone
+                assert box_masks is not None
+                crops.extend(box_masks.crops)
+                windows.append(box_masks.windows + shift)
+    if not boxes:
+        return Instances.empty((h, w), with_masks=True, with_scores=True).compact()
+    masks = BoxMasks((h, w), crops, torch.cat(windows)) if has_masks else None
+    stitched = Instances(
+        (h, w), boxes=torch.cat(boxes), labels=torch.cat(labels), masks=masks, scores=torch.cat(scores)
+    )
+    if masks is None:
+        return stitched
+    return stitched[~_duplicated_fragments(masks, torch.cat(at_seam))]
+
+
+def _duplicated_fragments(masks: BoxMasks, at_seam: Tensor) -> Tensor:
+    """Bool Tensor[N]: objects cut by a tile seam (``at_seam``) of which at least half the pixels belong to one
+    object that is not at a seam, i.e. the part of an object that the neighbouring tile has seen whole.
+
+    Only windows that intersect are compared, crop against crop, so the cost follows the fragments' areas.
+    """
+    drop = torch.zeros(len(masks), dtype=torch.bool)
+    candidates = at_seam.nonzero().flatten().tolist()
+    if not candidates:
+        return drop
+    win = masks.windows.cpu().numpy()  # [N, 4]
+    whole = ~at_seam.cpu().numpy()
+    for i in candidates:
+        x0, y0, x1, y1 = win[i]
+        area = int(masks.crops[i].sum())
+        if area == 0:
+            continue
+        near = (win[:, 0] < x1) & (win[:, 2] > x0) & (win[:, 1] < y1) & (win[:, 3] > y0) & whole
+        for j in np.flatnonzero(near):
+            shared = masks.crops[i] & masks.crop(int(j), (int(x0), int(y0), int(x1), int(y1)))
+            if 2 * int(shared.sum()) >= area:
+                drop[i] = True
+                break
+    return drop

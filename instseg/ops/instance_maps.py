@@ -15,15 +15,17 @@ import torch
 from scipy import ndimage as ndi
 from torch import Tensor
 
+from instseg.structures.box_masks import BoxMasks
 from instseg.structures.instances import Instances
+from instseg.structures.label_map import paint_box_masks, paint_masks
 
 
 def _check_label_map(label_map: Tensor) -> None:
     """Raise if ``label_map`` is not a 2-D integer tensor."""
     if label_map.dim() != 2:
-        raise ValueError(f"ops/instance_maps.py: label map must be [H, W], got {tuple(label_map.shape)}")
+        raise ValueError(f"label map must be [H, W], got {tuple(label_map.shape)}")
     if label_map.is_floating_point() or label_map.dtype == torch.bool:
-        raise TypeError(f"ops/instance_maps.py: label map must hold integers, got {label_map.dtype}")
+        raise TypeError(f"label map must hold integers, got {label_map.dtype}")
 
 
 def _foreground(label_map: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -32,7 +34,7 @@ def _foreground(label_map: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     _check_label_map(label_map)
     flat = label_map.reshape(-1).long()
     if flat.numel() > 0 and int(flat.min()) < 0:
-        raise ValueError(f"ops/instance_maps.py: label map has negative id {int(flat.min())}")
+        raise ValueError(f"label map has negative id {int(flat.min())}")
     pixels = torch.nonzero(flat > 0).squeeze(1)  # [P]
     ids, index = torch.unique(flat[pixels], return_inverse=True)
     return pixels, ids, index
@@ -76,45 +78,45 @@ def label_map_to_instances(
     label_map: Tensor,
     scores: Tensor | None = None,
     labels: Tensor | None = None,
+    compact: bool = False,
 ) -> Instances:
     """``Instances`` (masks and tight boxes) of the objects of a label map Tensor[H, W].
 
     Objects come in increasing id order; ``scores`` / ``labels`` (Tensor[N]) are given in that same order.
+    ``compact=True`` gives the masks cropped to their boxes (``BoxMasks``: cost H x W plus the boxes' areas)
+    instead of the N x H x W full-frame stack.
     """
     pixels, ids, index = _foreground(label_map)
     shape: tuple[int, int] = (int(label_map.shape[0]), int(label_map.shape[1]))
     n = ids.numel()
-    masks, boxes = _masks(pixels, index, n, shape), _boxes(pixels, index, n, shape)
-    return Instances(shape, boxes=boxes, labels=labels, masks=masks, scores=scores)
+    boxes = _boxes(pixels, index, n, shape)
+    if compact:
+        windows = boxes.long()
+        pairs = zip(ids.tolist(), windows.tolist(), strict=True)
+        crops = [label_map[y0:y1, x0:x1] == k for k, (x0, y0, x1, y1) in pairs]
+        box_masks = BoxMasks(shape, crops, windows)
+        return Instances(shape, boxes=boxes, labels=labels, masks=box_masks, scores=scores)
+    return Instances(shape, boxes=boxes, labels=labels, masks=_masks(pixels, index, n, shape), scores=scores)
 
 
 def instances_to_label_map(instances: Instances | Tensor) -> Tensor:
     """Label map (Tensor[H, W] int64) where object ``i`` (of masks Tensor[N, H, W]) gets id ``i + 1``.
 
-    Where masks overlap the smallest object wins (equal areas: the one listed later), so that a small object lying
-    on a large one keeps its pixels (the usual rule for crowded nuclei annotations). Masks of area zero simply
-    never appear.
+    Painted by ``instseg.structures.label_map`` (the one painter): where masks overlap the smallest object wins
+    (equal areas: the one listed later), so that a small object lying on a large one keeps its pixels. Masks of
+    area zero simply never appear. Compact instances (``BoxMasks``) are painted crop by crop.
     """
-    masks = instances.masks if isinstance(instances, Instances) else instances
-    if masks is None:
-        raise ValueError("ops/instance_maps.py: instances_to_label_map needs instances with masks")
-    if masks.dim() != 3:
-        raise ValueError(f"ops/instance_maps.py: masks must be [N, H, W], got {tuple(masks.shape)}")
-    n, h, w = masks.shape
-    if n == 0:
-        return torch.zeros((h, w), dtype=torch.int64, device=masks.device)
-    masks = masks.bool()
-    area = masks.flatten(1).sum(1)  # [N]
-    order = torch.argsort(area, descending=True, stable=True)  # largest first ...
-    rank = torch.empty(n, dtype=torch.int64, device=masks.device)
-    rank[order] = torch.arange(1, n + 1, device=masks.device)  # ... so the smallest ranks last and wins
-    # scatter the ranks of the mask pixels (memory ~ total mask area, not N x H x W) keeping the highest per pixel
-    obj, ys, xs = masks.nonzero(as_tuple=True)
-    winner = torch.zeros(h * w, dtype=torch.int64, device=masks.device)
-    winner.scatter_reduce_(0, ys * w + xs, rank[obj], "amax")  # [H * W] rank of the winning object, 0 = bg
-    rank_to_id = torch.zeros(n + 1, dtype=torch.int64, device=masks.device)
-    rank_to_id[rank] = torch.arange(1, n + 1, device=masks.device)
-    return rank_to_id[winner].view(h, w)
+    if isinstance(instances, Instances):
+        if not instances.has_masks:
+            raise ValueError("instances_to_label_map needs instances with masks")
+        if instances.is_compact:
+            painted = paint_box_masks(instances.box_masks, count_overlaps=False)  # type: ignore[arg-type]
+            return torch.from_numpy(painted.label_map.astype(np.int64)).to(instances.device)
+        masks = instances.masks
+    else:
+        masks = instances
+    assert masks is not None
+    return paint_masks(masks)
 
 
 def label_means(label_map: Tensor, values: Tensor, num_labels: int | None = None) -> Tensor:
@@ -147,7 +149,7 @@ def normalized_distance_map(label_map: np.ndarray) -> np.ndarray:
     """
     label_map = np.asarray(label_map)
     if label_map.ndim != 2:
-        raise ValueError(f"ops/instance_maps.py: label map must be [H, W], got shape {label_map.shape}")
+        raise ValueError(f"label map must be [H, W], got shape {label_map.shape}")
     out = np.zeros(label_map.shape, dtype=np.float32)
     if label_map.size == 0 or label_map.max() <= 0:
         return out
@@ -176,15 +178,11 @@ def batch_label_maps(targets: Sequence[Instances], shape: Sequence[int]) -> tupl
     for i, target in enumerate(targets):
         th, tw = target.image_size
         if th > h or tw > w:
-            raise ValueError(
-                f"ops/instance_maps.py: target {i} is {th}x{tw}, larger than the {h}x{w} batch it belongs to"
-            )
+            raise ValueError(f"target {i} is {th}x{tw}, larger than the {h}x{w} batch it belongs to")
         valid[i, :th, :tw] = True
         if len(target) > 0:
             if target.masks is None:
-                raise ValueError(
-                    f"ops/instance_maps.py: target {i} has boxes but no masks; bottom-up methods need masks"
-                )
+                raise ValueError(f"target {i} has boxes but no masks; bottom-up methods need masks")
             maps[i, :th, :tw] = instances_to_label_map(target.masks.to(device))
     return maps, valid
 
@@ -211,12 +209,15 @@ def batch_class_maps(
     return torch.where(valid, torch.stack(out), ignore_index)
 
 
-def scored_instances(label_map: Tensor, score_map: Tensor, class_prob: Tensor | None = None) -> Instances:
+def scored_instances(
+    label_map: Tensor, score_map: Tensor, class_prob: Tensor | None = None, compact: bool = False
+) -> Instances:
     """``Instances`` of a label map Tensor[H, W] scored by the mean of ``score_map`` Tensor[H, W] over each object
-    and labelled with the class of highest mean ``class_prob`` Tensor[K, H, W] (class 0 without it)."""
+    and labelled with the class of highest mean ``class_prob`` Tensor[K, H, W] (class 0 without it); ``compact``
+    as in ``label_map_to_instances``."""
     n = int(label_map.max()) if label_map.numel() else 0
     ids = torch.unique(label_map)
     ids = ids[ids > 0].long()
     scores = label_means(label_map, score_map, n)[ids]
     labels = label_means(label_map, class_prob, n)[ids].argmax(1) if class_prob is not None else None
-    return label_map_to_instances(label_map, scores=scores, labels=labels)
+    return label_map_to_instances(label_map, scores=scores, labels=labels, compact=compact)

@@ -1,4 +1,8 @@
-"""Mask encodings: bitmask <-> COCO RLE (pycocotools) <-> polygons.
+"""Mask encodings, the one RLE codec of instseg: bitmask / box-cropped mask <-> COCO RLE <-> polygons.
+
+Every COCO RLE instseg writes comes from here: full bitmasks through pycocotools' C encoder, and masks known only
+by their crops (``BoxMasks``, label-map objects, run indices) through ``rle_from_indices``, which builds the runs
+from the object's own pixels so that no full-frame mask is ever made. Both give byte-identical strings.
 
 Bitmasks are numpy ``bool`` arrays [H, W] (or [N, H, W]); RLEs are COCO dicts ``{"size": [h, w], "counts": ...}``
 with ``counts`` a ``str`` (compressed) or a ``list[int]`` (uncompressed); polygons are lists of flat
@@ -8,10 +12,13 @@ with ``counts`` a ``str`` (compressed) or a ``list[int]`` (uncompressed); polygo
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from pycocotools import mask as mask_utils
+
+if TYPE_CHECKING:
+    from instseg.structures.box_masks import BoxMasks
 
 Rle = dict[str, Any]
 
@@ -29,6 +36,53 @@ def masks_to_rles(masks: np.ndarray) -> list[Rle]:
         return []
     encoded = mask_utils.encode(np.asfortranarray(masks.transpose(1, 2, 0).astype(np.uint8)))
     return [{"size": [int(s) for s in r["size"]], "counts": r["counts"].decode("ascii")} for r in encoded]
+
+
+def rle_from_indices(index: np.ndarray, height: int, width: int) -> Rle:
+    """Compressed COCO RLE of the mask whose foreground is the column-major flat pixel ``index`` (``x * H + y``,
+    ascending, [A]) of a ``height x width`` image: cost follows the object's area, not the image.
+
+    The runs are read off the index (a new run starts wherever it jumps) and pycocotools compresses them, so the
+    string equals what ``mask_utils.encode`` gives for the full mask.
+    """
+    total = int(height) * int(width)
+    index = np.asarray(index, dtype=np.int64).reshape(-1)
+    if index.size == 0:
+        counts = [total]
+    else:
+        if index[0] < 0 or index[-1] >= total or (index.size > 1 and np.any(np.diff(index) <= 0)):
+            raise ValueError(f"pixel indices must be ascending, distinct and inside the {height}x{width} image")
+        breaks = np.flatnonzero(np.diff(index) != 1) + 1
+        run_starts = index[np.concatenate([[0], breaks])]
+        run_ends = index[np.concatenate([breaks - 1, [index.size - 1]])] + 1
+        gaps = run_starts - np.concatenate([[0], run_ends[:-1]])  # background before each foreground run
+        counts = np.stack([gaps, run_ends - run_starts], axis=1).reshape(-1).tolist()
+        if run_ends[-1] < total:  # trailing background (pycocotools writes no empty last run)
+            counts.append(total - int(run_ends[-1]))
+    rle = mask_utils.frPyObjects({"size": [int(height), int(width)], "counts": counts}, int(height), int(width))
+    return {"size": [int(height), int(width)], "counts": rle["counts"].decode("ascii")}
+
+
+def crop_indices(crop: np.ndarray, x0: int, y0: int, height: int) -> np.ndarray:
+    """Column-major flat indices [A] (ascending) in a ``height``-row image of the pixels of ``crop`` (bool
+    [h, w]) placed with its top-left at ``(x0, y0)``."""
+    cols, rows = np.nonzero(np.asarray(crop, dtype=bool).T)  # column-major order: ascending flat index
+    return (cols.astype(np.int64) + x0) * int(height) + rows + y0
+
+
+def crop_to_rle(crop: np.ndarray, x0: int, y0: int, height: int, width: int) -> Rle:
+    """Compressed COCO RLE of a full ``height x width`` mask that is empty outside ``crop`` (bool [h, w]) placed
+    with its top-left at ``(x0, y0)``; no full-frame array is built."""
+    h, w = np.shape(crop)
+    if x0 < 0 or y0 < 0 or x0 + w > width or y0 + h > height:
+        raise ValueError(f"a {h}x{w} crop at (x={x0}, y={y0}) does not fit a {height}x{width} image")
+    return rle_from_indices(crop_indices(crop, x0, y0, height), height, width)
+
+
+def box_masks_to_rles(masks: BoxMasks) -> list[Rle]:
+    """Compressed COCO RLEs of every mask of a ``BoxMasks``, each encoded from its crop alone."""
+    height, width = masks.image_size
+    return [crop_to_rle(crop.cpu().numpy(), x0, y0, height, width) for crop, (x0, y0, _, _) in masks]
 
 
 def _to_compressed(rle: Rle) -> Rle:

@@ -9,7 +9,6 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 from skimage.segmentation import find_boundaries
 
-from instseg.ops.boxes import masks_to_boxes
 from instseg.structures import Instances
 
 _GOLDEN_RATIO_CONJUGATE = 0.618033988749895
@@ -44,11 +43,12 @@ def draw_instances(
 ) -> np.ndarray:
     """Overlay ``instances`` on ``image`` (array [H, W, 3] uint8) and return a new array [H, W, 3] uint8.
 
-    Each object gets its own colour: its mask is blended in with opacity ``alpha`` and outlined (inner
-    boundary, ``skimage.segmentation.find_boundaries``); its box and ``"name score"`` text are drawn with
-    Pillow's default font. ``show_labels=None`` draws the text only when there are at most ``max_labels``
-    objects (crowded microscopy images would be buried under it). ``instances`` must be at the image's size
-    (predictions at ``original_size``).
+    Each object gets its own colour: its mask is blended in with opacity ``alpha`` (rounded to uint8 after each
+    object) and outlined (inner boundary, ``skimage.segmentation.find_boundaries``), working on each mask's own
+    window, so compact ``Instances`` (``BoxMasks``) are drawn without full-frame masks; its box and
+    ``"name score"`` text are drawn with Pillow's default font. ``show_labels=None`` draws the text only when
+    there are at most ``max_labels`` objects (crowded microscopy images would be buried under it).
+    ``instances`` must be at the image's size (predictions at ``original_size``).
     """
     if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         desc = f"{image.dtype} {image.shape}" if isinstance(image, np.ndarray) else type(image).__name__
@@ -63,23 +63,23 @@ def draw_instances(
     if show_labels is None:
         show_labels = n <= max_labels
     colors = instance_colors(n)
-    out = image.astype(np.float32)
+    out = image.copy()  # uint8: only each object's window is blended in float, so memory stays ~ one image
     boxes = instances.boxes.numpy()
-    if instances.masks is not None and n:
-        masks = instances.masks.numpy()
-        # Work inside each mask's own box (+1 px): images with hundreds of small objects stay fast. The mask box,
+    box_masks = instances.box_masks if n else None  # compact masks as they are; full ones cropped to their boxes
+    if box_masks is not None:
+        # Work inside each mask's own box (+1 px): images with thousands of small objects stay fast. The mask box,
         # not the instance's box, because a prediction's box need not enclose its mask.
-        mask_boxes = masks_to_boxes(instances.masks).numpy()
-        for i in range(n):
-            x0, y0, x1, y1 = _box_window(mask_boxes[i], h, w)
-            mask = masks[i, y0:y1, x0:x1]
-            if x1 <= x0 or not mask.any():
+        for i, (crop, mask_window) in enumerate(box_masks):
+            if crop.numel() == 0 or not bool(crop.any()):
                 continue
-            region = out[y0:y1, x0:x1]
+            x0, y0, x1, y1 = _box_window(np.asarray(mask_window, dtype=np.float64), h, w)
+            mask = box_masks.crop(i, (x0, y0, x1, y1)).numpy()
+            region = out[y0:y1, x0:x1].astype(np.float32)
             region[mask] = (1.0 - alpha) * region[mask] + alpha * colors[i]
             if show_contours:
                 region[find_boundaries(mask, mode="inner")] = colors[i]
-    canvas = Image.fromarray(np.clip(np.rint(out), 0, 255).astype(np.uint8))
+            out[y0:y1, x0:x1] = np.clip(np.rint(region), 0, 255).astype(np.uint8)
+    canvas = Image.fromarray(out)
     if n and (show_boxes or show_labels):
         draw = ImageDraw.Draw(canvas)
         font = ImageFont.load_default()

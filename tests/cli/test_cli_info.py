@@ -40,7 +40,7 @@ def test_tables_and_missing_images_folder(tmp_path: Path) -> None:
 
 def test_errors_exit_1(tmp_path: Path) -> None:
     result = runner.invoke(app, [])
-    assert result.exit_code == 1 and "give either" in result.output
+    assert result.exit_code == 2 and "give either" in result.output  # a usage fault
     result = runner.invoke(app, [str(tmp_path / "none.json")])
     assert result.exit_code == 1 and "no such file" in result.output
     ann = make_coco_dir(tmp_path)

@@ -84,3 +84,41 @@ def test_predict_annotation_file_keeps_its_image_ids(checkpoint: Path, tmp_path:
 def test_predict_without_inputs_is_a_clear_error(checkpoint: Path, tmp_path: Path) -> None:
     result = CliRunner().invoke(_app(), [str(checkpoint), "--out", str(tmp_path)])
     assert result.exit_code != 0 and "give images" in result.output
+
+
+def test_same_file_names_in_two_folders_and_a_reused_out(checkpoint: Path, tmp_path: Path) -> None:
+    name = sorted(p.name for p in (SAMPLE / "images").iterdir())[0]
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        shutil.copy(SAMPLE / "images" / name, tmp_path / folder / name)
+    out = tmp_path / "out"
+    args = [str(checkpoint), str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(out)]
+    result = CliRunner().invoke(_app(), args)
+    assert result.exit_code == 0, result.output
+    stem = Path(name).stem
+    assert sorted(p.name for p in (out / "labels").iterdir()) == [f"a__{stem}.png", f"b__{stem}.png"]
+    assert sorted(p.name for p in (out / "overlays").iterdir()) == [f"a__{stem}.png", f"b__{stem}.png"]
+    (out / "overlays" / "stale.png").write_bytes(b"old")
+    again = CliRunner().invoke(_app(), args)
+    assert again.exit_code == 2 and "already holds" in again.output and "--overwrite" in again.output
+    assert (out / "overlays" / "stale.png").exists()
+    forced = CliRunner().invoke(_app(), [*args, "--overwrite", "--no-overlays"])
+    assert forced.exit_code == 0, forced.output
+    assert not (out / "overlays").exists() and len(list((out / "labels").iterdir())) == 2
+
+
+def test_misplaced_checkpoint_and_bad_tile_are_usage_errors(checkpoint: Path, tmp_path: Path) -> None:
+    image = str(sorted((SAMPLE / "images").iterdir())[0])
+    late = CliRunner().invoke(_app(), [image, str(checkpoint), "--out", str(tmp_path / "o1")])
+    assert late.exit_code == 2 and "must be the first input" in late.output
+    tiny = CliRunner().invoke(_app(), [str(checkpoint), image, "--tile", "10", "--out", str(tmp_path / "o2")])
+    assert tiny.exit_code == 2 and "--tile 10" in tiny.output
+    assert not (tmp_path / "o1").exists() and not (tmp_path / "o2").exists()
+
+
+def test_missing_image_and_absent_device_are_one_line_usage_errors(checkpoint: Path, tmp_path: Path) -> None:
+    missing = CliRunner().invoke(_app(), [str(checkpoint), str(tmp_path / "nope.png"), "--out", str(tmp_path / "o")])
+    assert missing.exit_code == 2 and "nope.png" in missing.output and "Traceback" not in missing.output
+    image = str(sorted((SAMPLE / "images").iterdir())[0])
+    gpu = CliRunner().invoke(_app(), [str(checkpoint), image, "--device", "cuda:7", "--out", str(tmp_path / "o")])
+    assert gpu.exit_code == 2 and "cuda:7" in gpu.output

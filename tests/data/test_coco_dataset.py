@@ -88,8 +88,15 @@ def test_images_dir_argument_and_sibling_layout(tmp_path: Path) -> None:
 
 def test_unreadable_or_resized_image_named_at_getitem(tmp_path: Path) -> None:
     ann = make_coco_dir(tmp_path)
+    good = (tmp_path / "images" / "b.png").read_bytes()
     (tmp_path / "images" / "b.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    with pytest.raises(ValueError, match=r"image 20 \(b\.png\): .*b\.png: truncated PNG"):
+        CocoDataset(ann)  # found up front, not at the first batch
+    with pytest.warns(UserWarning, match="truncated PNG"):
+        assert len(CocoDataset(ann, skip_invalid=True)) == 2
+    (tmp_path / "images" / "b.png").write_bytes(good)
     ds = CocoDataset(ann)
+    (tmp_path / "images" / "b.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")  # damaged after opening
     with pytest.raises(ValueError, match=r"b\.png: cannot read image"):
         ds[1]
     from PIL import Image

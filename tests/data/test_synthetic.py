@@ -93,7 +93,8 @@ def test_write_coco_round_trips_through_pycocotools(tmp_path):
 
 
 def test_written_set_loads_as_coco_dataset(tmp_path):
-    coco_module = pytest.importorskip("instseg.data.coco")
+    from instseg.data import coco as coco_module  # the package's own module: an import error must fail
+
     ds = SyntheticShapes(num_images=3, image_size=32, seed=7)
     loaded = coco_module.CocoDataset(ds.write_coco(tmp_path))
     assert loaded.class_names == ds.class_names and loaded.category_ids == ds.category_ids

@@ -135,7 +135,7 @@ def test_checkpoint_path_calls_the_engine(
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout) == {"segm/AP": 0.25, "max_dets": 300.0}
     assert calls == [
-        (ckpt, gt, tmp_path, {"max_dets": 300, "score_thr": 0.5, "device": "cpu", "per_class": False, "batch_size": 2})
+        (ckpt, gt, tmp_path, {"max_dets": 300, "score_thr": 0.5, "device": "cpu", "per_class": False, "batch_size": 1})
     ]
     assert splits == [None]  # a json file: no default split
     result = runner.invoke(app, [str(ckpt), "--data", str(tmp_path), "--device", "cpu", "--json"])

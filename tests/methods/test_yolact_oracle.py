@@ -134,3 +134,52 @@ def test_yolact_plus_plus_rescoring_by_hand() -> None:
     (clamped,) = post(outputs, images, mask_iou_net=_FixedIoU(scale=100.0))
     assert clamped.scores is not None
     torch.testing.assert_close(clamped.scores, plain.scores)
+
+
+def test_objects_with_empty_boxes_add_nothing_to_the_loss() -> None:
+    target = _target()
+    vanished = Instances(
+        (32, 32),
+        boxes=torch.tensor([OBJECT_BOX, [20.0, 8.0, 20.0, 30.0]]),  # the second box has no width (cropped away)
+        labels=torch.tensor([1, 0]),
+        masks=torch.cat([target.masks, torch.zeros(1, 32, 32, dtype=torch.bool)]),  # type: ignore[list-item]
+    )
+    loss = YolactLoss(num_classes=2, min_negatives=1)
+    expected, got = loss(_outputs(), [target]), loss(_outputs(), [vanished])
+    for key, value in expected.items():
+        torch.testing.assert_close(got[key], value, msg=key)
+
+
+def test_head_starts_the_foreground_at_the_prior() -> None:
+    from instseg.methods.yolact.head import PredictionHead
+
+    head = PredictionHead(in_channels=8, num_classes=4, num_anchors=3, num_prototypes=2, channels=8, prior_prob=0.05)
+    probs = head.cls.bias.detach().view(3, 5).softmax(dim=1)  # zero-mean small weights: the bias decides at start
+    # background log K (1 - p) / p, classes 0: the K foreground classes share p (p / K each), background 1 - p
+    torch.testing.assert_close(probs[:, 0], torch.full((3,), 0.95))
+    torch.testing.assert_close(probs[:, 1:], torch.full((3, 4), 0.05 / 4))
+
+
+def test_yolact_plus_plus_builder_turns_on_rescoring_and_deformable_convs() -> None:
+    import instseg
+    from instseg.methods.yolact import DeformConv2d
+
+    plus = instseg.create_model("yolactpp_resnet18", num_classes=2, min_size=64, max_size=64)
+    plain = instseg.create_model("yolact_resnet18", num_classes=2, min_size=64, max_size=64)
+    assert plus.mask_iou_net is not None and plain.mask_iou_net is None
+    assert any(isinstance(m, DeformConv2d) for m in plus.modules())
+    assert not any(isinstance(m, DeformConv2d) for m in plain.modules())
+
+
+def test_every_anchor_centre_lies_on_its_level_grid_inside_the_input() -> None:
+    import instseg
+
+    torch.manual_seed(0)
+    model = instseg.create_model("yolact_resnet18", num_classes=2, min_size=128, max_size=128).eval()
+    batch = ImageBatch.from_tensors([torch.rand(3, 128, 128) * 255], 32)
+    with torch.no_grad():
+        anchors = model(batch)["anchors"]  # [A, 4]: cells of every level (extra levels included), row by row
+    centres = (anchors[:, :2] + anchors[:, 2:]) / 2
+    assert bool((centres > 0).all() and (centres < 128).all())
+    # a level of stride s has its cell centres at (k + 0.5) s: the coarsest level (1 x 1 cell) is centred at 64
+    torch.testing.assert_close(centres[-1], torch.tensor([64.0, 64.0]))

@@ -68,7 +68,7 @@ def test_empty_label_map() -> None:
 
 
 def test_bad_label_maps_raise() -> None:
-    with pytest.raises(ValueError, match="instance_maps"):
+    with pytest.raises(ValueError, match=r"label map must be \[H, W\]"):
         label_map_to_masks(torch.zeros(2, 3, 4, dtype=torch.int64))
     with pytest.raises(TypeError, match="integers"):
         label_map_to_masks(torch.zeros(3, 4))
@@ -151,3 +151,16 @@ def test_batch_targets_on_a_padded_batch() -> None:
     assert dist.shape == (2, 16, 16) and dist[0].max() == pytest.approx(1.0) and dist[1].max() == 0
     with pytest.raises(ValueError, match="larger"):
         batch_label_maps(targets, (8, 8))
+
+
+def test_compact_instances_of_a_label_map_equal_the_full_ones() -> None:
+    rng = np.random.default_rng(3)
+    label_map = torch.from_numpy(rng.integers(0, 6, size=(19, 27)))
+    label_map[label_map == 4] = 0  # an id with no pixels
+    scores = torch.rand(19, 27)
+    full = scored_instances(label_map, scores)
+    compact = scored_instances(label_map, scores, compact=True)
+    assert compact.is_compact and not full.is_compact
+    assert torch.equal(compact.boxes, full.boxes) and torch.equal(compact.scores, full.scores)  # type: ignore[arg-type]
+    assert torch.equal(compact.masks, full.masks)  # type: ignore[arg-type]
+    assert compact.to_coco(1) == full.to_coco(1)

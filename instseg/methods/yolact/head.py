@@ -97,8 +97,8 @@ class PredictionHead(nn.Module):
         for conv in (self.cls, self.box, self.coef):
             nn.init.normal_(conv.weight, std=0.01)
             nn.init.zeros_(conv.bias)  # type: ignore[arg-type]
-        # start with every foreground class at ``prior_prob``: a softmax over thousands of anchors is otherwise
-        # flooded by background gradients at the first steps (the focal-loss paper's prior, for a softmax)
+        # start with the foreground classes together at ``prior_prob`` (each at prior_prob / K): a softmax over
+        # thousands of anchors is otherwise flooded by background gradients at the first steps (the focal-loss prior)
         with torch.no_grad():
             bias = self.cls.bias.view(num_anchors, num_classes + 1)  # type: ignore[union-attr]
             bias[:, 0] = math.log(num_classes * (1 - prior_prob) / prior_prob)

@@ -1,0 +1,103 @@
+"""Tensor-only steps shared by the export wrappers: they trace into ONNX with every size left dynamic.
+
+The eager post-processors loop over objects in Python and read sizes as Python ints (fast on CPU, but a trace
+would freeze both); these functions compute the same results with whole-tensor operations whose sizes are taken
+from tensor shapes, so one exported file serves every image size and any number of detections, zero included.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+def size_tensor(x: Tensor, dim: int) -> Tensor:
+    """``x.shape[dim]`` as a 0-d int64 tensor (a traced value, not a constant, when exporting)."""
+    return torch._shape_as_tensor(x)[dim]  # private but stable: torchvision's ONNX paths rely on it too
+
+
+def pad_to_multiple(image: Tensor, divisor: int) -> Tensor:
+    """Tensor[B, C, H', W'] = ``image`` zero-padded bottom/right to multiples of ``divisor``."""
+    h, w = size_tensor(image, -2), size_tensor(image, -1)
+    pad_h = (divisor - h % divisor) % divisor
+    pad_w = (divisor - w % divisor) % divisor
+    return F.pad(image, [0, pad_w, 0, pad_h])  # type: ignore[list-item]  # traced sizes when exporting
+
+
+def _axis_taps(out_len: Tensor, in_len: Tensor, scale: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Low/high source indices Tensor[out] int64 and high weights Tensor[out] of bilinear sampling with
+    ``align_corners=False`` geometry: output ``j`` reads source ``(j + 0.5) * scale - 0.5``, clamped."""
+    j = torch.arange(out_len, dtype=torch.float32)  # type: ignore[call-overload]
+    u = ((j + 0.5) * scale - 0.5).clamp(min=0.0)
+    u = torch.minimum(u, (in_len - 1).to(torch.float32))
+    lo = u.floor()
+    frac = u - lo
+    lo_i = lo.to(torch.int64)
+    hi_i = torch.minimum(lo_i + 1, in_len - 1)
+    return lo_i, hi_i, frac
+
+
+def resample(grid: Tensor, out_h: Tensor, out_w: Tensor, scale_y: Tensor, scale_x: Tensor) -> Tensor:
+    """Tensor[N, out_h, out_w]: bilinear samples of ``grid`` Tensor[N, Hg, Wg], output pixel ``(i, j)`` reading the
+    grid at ``((i + 0.5) * scale_y - 0.5, (j + 0.5) * scale_x - 0.5)`` (clamped to the grid).
+
+    The geometry of ``instseg.ops.masks.threshold_upsampled_masks`` and of ``F.interpolate(size=...)``; written
+    with gathers because the exporters cannot trace a resize whose scale is a tensor.
+    """
+    y_lo, y_hi, fy = _axis_taps(out_h, size_tensor(grid, 1), scale_y)
+    x_lo, x_hi, fx = _axis_taps(out_w, size_tensor(grid, 2), scale_x)
+    fy, fx = fy.to(grid.dtype), fx.to(grid.dtype)
+    rows = grid[:, y_lo] * (1.0 - fy)[None, :, None] + grid[:, y_hi] * fy[None, :, None]  # [N, out_h, Wg]
+    return rows[:, :, x_lo] * (1.0 - fx)[None, None, :] + rows[:, :, x_hi] * fx[None, None, :]
+
+
+def tight_boxes(masks: Tensor) -> Tensor:
+    """``xyxy`` boxes Tensor[N, 4] float32 of bool masks Tensor[N, H, W] (x1 = last column + 1; zeros when empty)."""
+    rows, cols = masks.any(dim=2), masks.any(dim=1)  # [N, H], [N, W]
+    ys = torch.arange(size_tensor(masks, 1), dtype=torch.float32)  # type: ignore[call-overload]  # a traced size when exporting
+    xs = torch.arange(size_tensor(masks, 2), dtype=torch.float32)  # type: ignore[call-overload]  # a traced size when exporting
+    big = torch.tensor(1e9)
+    y0, x0 = _first(rows, ys, big), _first(cols, xs, big)
+    y1, x1 = _last(rows, ys), _last(cols, xs)
+    boxes = torch.stack([x0, y0, x1, y1], dim=1)
+    return boxes * (x1 > 0).to(torch.float32)[:, None]
+
+
+def _first(occupied: Tensor, index: Tensor, big: Tensor) -> Tensor:
+    """Smallest index of a True per row of ``occupied`` Tensor[N, L] (``big`` where none); a zero column keeps the
+    reduction defined for N = 0 rows of L = 0."""
+    values = torch.where(occupied, index[None], big)
+    return torch.cat([values, big.expand(values.shape[0], 1)], dim=1).amin(dim=1)
+
+
+def _last(occupied: Tensor, index: Tensor) -> Tensor:
+    """Largest index + 1 of a True per row of ``occupied`` Tensor[N, L] (0 where none)."""
+    values = occupied.to(torch.float32) * (index[None] + 1.0)
+    return torch.cat([values, torch.zeros_like(values[:, :1])], dim=1).amax(dim=1)
+
+
+def column_max(matrix: Tensor) -> Tensor:
+    """Max over dim 0 of Tensor[N, M] (0 for N = 0): a zero row keeps the reduction defined with no candidates."""
+    return torch.cat([torch.zeros_like(matrix.sum(dim=0, keepdim=True)), matrix], dim=0).amax(dim=0)
+
+
+def window_mask(boxes: Tensor, height: Tensor, width: Tensor) -> Tensor:
+    """Bool Tensor[N, H, W]: the pixels ``floor(y0)..ceil(y1) - 1`` x ``floor(x0)..ceil(x1) - 1`` of each box
+    Tensor[N, 4] (the pixels a box overlaps, as ``threshold_upsampled_masks``' windows)."""
+    ys = torch.arange(height, dtype=torch.float32)  # type: ignore[call-overload]  # a traced size when exporting
+    xs = torch.arange(width, dtype=torch.float32)  # type: ignore[call-overload]  # a traced size when exporting
+    in_y = (ys[None] >= boxes[:, 1:2].floor()) & (ys[None] < boxes[:, 3:4].ceil())
+    in_x = (xs[None] >= boxes[:, 0:1].floor()) & (xs[None] < boxes[:, 2:3].ceil())
+    return in_y[:, :, None] & in_x[:, None, :]
+
+
+def topk_at_most(values: Tensor, k: int) -> Tensor:
+    """Indices of the ``min(k, len(values))`` largest of ``values`` Tensor[N], largest first."""
+    n = torch.clamp(size_tensor(values, 0), max=k)
+    return values.topk(n).indices  # type: ignore[arg-type]  # a traced count when exporting
+
+
+def descending(values: Tensor) -> Tensor:
+    """Indices ordering ``values`` Tensor[N] from largest to smallest (``topk`` of all: it exports as TopK)."""
+    return values.topk(size_tensor(values, 0)).indices  # type: ignore[arg-type]

@@ -1,0 +1,1 @@
+"""Bridges between instseg's ``Instances`` and the data types of other computer-vision tools (optional extras)."""

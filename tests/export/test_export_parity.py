@@ -1,0 +1,85 @@
+"""Every registered model exported to ONNX predicts what PyTorch predicts, two image sizes in one session.
+
+Detectors (YOLACT, SOLOv2, Mask R-CNN): same count, boxes within 1 px, scores within 1e-4, mask IoU >= 0.99.
+Bottom-up models: the graph's maps equal PyTorch's, and the runtime's numpy grouping finds the same objects as
+the PyTorch post-processor on them (random weights give nearly flat maps, where comparing whole pipelines would
+only measure rounding at the thresholds; the shipped trained model is compared whole in test_export_default.py).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from export_testdata import (
+    DENSE_TYPES,
+    MODEL_NAMES,
+    SIZES,
+    assert_same_instances,
+    build,
+    dense_thresholds,
+    eager_maps,
+    sample_image,
+)
+from instseg_runtime import OnnxPredictor
+
+from instseg import Instances
+from instseg.export import to_onnx
+from instseg.ops.instance_maps import label_map_to_instances, scored_instances
+
+
+@pytest.fixture(scope="module")
+def export_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("onnx")
+
+
+def torch_grouping(model: torch.nn.Module, maps: dict[str, np.ndarray]) -> Instances:
+    """The PyTorch post-processor's grouping of maps already at the image's size."""
+    post = model.postprocessor  # type: ignore[union-attr]
+    t = {k: torch.from_numpy(v) for k, v in maps.items()}
+    kind = type(model).__name__
+    if kind == "WatershedSegmenter":
+        label_map = torch.from_numpy(post.segment(maps["fg_prob"], maps["distance"]))
+        return post.to_instances(label_map, t["fg_prob"], t.get("class_prob"))
+    if kind == "EmbeddingSegmenter":
+        label_map = post.cluster(t["embedding"], t["fg_prob"], t["seed_prob"])
+        found = scored_instances(label_map, t["fg_prob"], t.get("class_prob"))
+        return found[torch.ge(found.scores, post.score_threshold)]  # type: ignore[arg-type]
+    label_map, scores, labels = post.cluster(t["embedding"], t["sigma"], t["seed"])
+    return label_map_to_instances(label_map, scores=scores, labels=labels)
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_export_matches_pytorch(name: str, export_dir: Path) -> None:
+    try:
+        model = build(name)
+    except ModuleNotFoundError as err:  # optional extras (e.g. timm)
+        pytest.skip(f"{name} needs the optional package {err.name}")
+    predictor = OnnxPredictor(to_onnx(model, export_dir / f"{name}.onnx"), threads=1)
+    kind = type(model).__name__
+    found = 0
+    for seed, shape in enumerate(SIZES):
+        image = sample_image(shape, seed)
+        if kind in DENSE_TYPES:
+            outputs, size = predictor.raw(image)
+            assert size == shape
+            expected = eager_maps(model, image, predictor.output_names)
+            for key, value in expected.items():
+                assert outputs[key].shape == value.shape, key
+                np.testing.assert_allclose(outputs[key], value, atol=1e-4, rtol=1e-4, err_msg=f"{name} {key}")
+            thresholds = dense_thresholds(kind, outputs)
+            predictor.grouping.update(thresholds)
+            for key, value in thresholds.items():
+                setattr(model.postprocessor, key, value)  # type: ignore[union-attr]
+            ref = torch_grouping(model, outputs)
+            out = predictor.group(outputs)
+        else:
+            with torch.no_grad():
+                ref = model.predict(image)
+            out = predictor(image)
+        assert out.image_size == shape
+        assert_same_instances(ref, out.boxes, out.labels, out.scores, out.masks, f"{name} {shape}")
+        found += len(out)
+    assert found > 0, f"{name}: no detections to compare; lower its thresholds in build()"
