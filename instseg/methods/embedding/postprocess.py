@@ -104,7 +104,7 @@ class EmbeddingPostprocessor:
             fg_prob, seed_prob = stacked[dim], stacked[dim + 1]
             label_map = self.cluster(stacked[:dim], fg_prob, seed_prob)
             class_prob = stacked[dim + 2 :] if stacked.shape[0] > dim + 2 else None
-            instances = scored_instances(label_map, fg_prob, class_prob)
+            instances = scored_instances(label_map, fg_prob, class_prob, compact=True)  # masks cropped to boxes
             keep = torch.ge(instances.scores, self.score_threshold)  # type: ignore[arg-type]  # scores always set here
             results.append(instances if bool(keep.all()) else instances[keep])
         return results

@@ -95,5 +95,6 @@ class SpatialEmbeddingPostprocessor:
             if (h, w) != tuple(original):
                 stacked = F.interpolate(stacked, size=tuple(original), mode="bilinear", align_corners=False)
             label_map, scores, labels = self.cluster(stacked[0, :2], stacked[0, 2 : 2 + s], stacked[0, 2 + s :])
-            results.append(label_map_to_instances(label_map.cpu(), scores=scores.cpu(), labels=labels.cpu()))
+            compact = label_map_to_instances(label_map.cpu(), scores=scores.cpu(), labels=labels.cpu(), compact=True)
+            results.append(compact)  # masks cropped to their boxes: memory of the objects, not N x H x W
         return results

@@ -99,6 +99,6 @@ class WatershedPostprocessor:
 
     def to_instances(self, label_map: Tensor, fg_prob: Tensor, class_prob: Tensor | None) -> Instances:
         """``Instances`` of a label map Tensor[H, W], scored by mean ``fg_prob`` and classed by ``class_prob``."""
-        instances = scored_instances(label_map, fg_prob, class_prob)
+        instances = scored_instances(label_map, fg_prob, class_prob, compact=True)  # crops: memory of the objects
         keep = torch.ge(instances.scores, self.score_threshold)  # type: ignore[arg-type]  # scores always set here
         return instances if bool(keep.all()) else instances[keep]
