@@ -8,11 +8,12 @@ into per-pixel maps. They also share the input rule their builders pick (``input
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from torch import Tensor, nn
 
 from instseg.methods.segmenter import IMAGENET_MEAN, IMAGENET_STD, InstanceSegmenter
+from instseg.necks.unet import backbone_unet
 from instseg.ops.intensity import percentile_normalize
 from instseg.structures import ImageBatch, Instances
 
@@ -39,6 +40,31 @@ def input_normalization(imagenet: bool, per_image: bool = True) -> InputNormaliz
     if imagenet:
         return InputNormalization(IMAGENET_MEAN, IMAGENET_STD, None)
     return InputNormalization(UNIT_MEAN, UNIT_STD, MICROSCOPY_PERCENTILES if per_image else None)
+
+
+Segmenter = TypeVar("Segmenter", bound="DenseSegmenter")
+
+
+def build_on_backbone_unet(
+    assemble: Callable[..., Segmenter],
+    backbone_name: str,
+    num_classes: int,
+    min_size: int | None,
+    max_size: int | None,
+    pretrained_backbone: bool,
+    options: dict[str, Any],
+) -> Segmenter:
+    """``assemble(network, num_classes, min_size, max_size, imagenet_normalization, **options)`` on
+    ``backbone_unet(backbone_name)``: the shared body of the bottom-up ResNet builders.
+
+    ImageNet normalisation follows ``pretrained_backbone`` unless ``options`` set ``imagenet_normalization``; the
+    choice is recorded in ``rebuild_kwargs`` so that an offline rebuild (no weights fetched) keeps it."""
+    options = dict(options)
+    imagenet = bool(options.pop("imagenet_normalization", pretrained_backbone))
+    network = backbone_unet(backbone_name, pretrained_backbone)
+    model = assemble(network, num_classes, min_size, max_size, imagenet, **options)
+    model.rebuild_kwargs = {"imagenet_normalization": imagenet}
+    return model
 
 
 class DenseSegmenter(InstanceSegmenter):

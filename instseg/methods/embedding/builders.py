@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from torch import nn
 
-from instseg.methods.dense_segmenter import input_normalization
+from instseg.methods.dense_segmenter import build_on_backbone_unet, input_normalization
 from instseg.methods.embedding.head import EmbeddingHead
 from instseg.methods.embedding.loss import EmbeddingLoss
 from instseg.methods.embedding.model import EmbeddingSegmenter
 from instseg.methods.embedding.postprocess import EmbeddingPostprocessor
-from instseg.necks.unet import SmallUNet, backbone_unet
+from instseg.necks.unet import SmallUNet
 from instseg.registry import register_model
 
 
@@ -82,8 +82,6 @@ def embedding_resnet18(
 ) -> EmbeddingSegmenter:
     """Pixel embeddings on a ResNet-18 U-Net (ImageNet weights downloaded by torchvision only if
     ``pretrained_backbone``, which also picks ImageNet normalisation unless ``imagenet_normalization`` is given)."""
-    imagenet = bool(options.pop("imagenet_normalization", pretrained_backbone))
-    network = backbone_unet("resnet18", pretrained_backbone)
-    model = build_embedding(network, num_classes, min_size, max_size, imagenet, **options)  # type: ignore[arg-type]
-    model.rebuild_kwargs = {"imagenet_normalization": imagenet}  # kept when rebuilt offline
-    return model
+    return build_on_backbone_unet(
+        build_embedding, "resnet18", num_classes, min_size, max_size, pretrained_backbone, options
+    )

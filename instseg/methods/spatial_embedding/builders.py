@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from torch import nn
 
-from instseg.methods.dense_segmenter import input_normalization
+from instseg.methods.dense_segmenter import build_on_backbone_unet, input_normalization
 from instseg.methods.spatial_embedding.head import SpatialEmbeddingHead
 from instseg.methods.spatial_embedding.loss import SpatialEmbeddingLoss
 from instseg.methods.spatial_embedding.model import SpatialEmbeddingSegmenter
 from instseg.methods.spatial_embedding.postprocess import SpatialEmbeddingPostprocessor
-from instseg.necks.unet import SmallUNet, backbone_unet
+from instseg.necks.unet import SmallUNet
 from instseg.registry import register_model
 
 
@@ -92,8 +92,6 @@ def spatial_embedding_resnet18(
 ) -> SpatialEmbeddingSegmenter:
     """Spatial embeddings on a ResNet-18 U-Net (ImageNet weights downloaded by torchvision only if
     ``pretrained_backbone``, which also picks ImageNet normalisation unless ``imagenet_normalization`` is given)."""
-    imagenet = bool(options.pop("imagenet_normalization", pretrained_backbone))
-    network = backbone_unet("resnet18", pretrained_backbone)
-    model = build_spatial_embedding(network, num_classes, min_size, max_size, imagenet, **options)  # type: ignore[arg-type]
-    model.rebuild_kwargs = {"imagenet_normalization": imagenet}  # kept when rebuilt offline
-    return model
+    return build_on_backbone_unet(
+        build_spatial_embedding, "resnet18", num_classes, min_size, max_size, pretrained_backbone, options
+    )

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from torch import nn
 
-from instseg.methods.dense_segmenter import input_normalization
+from instseg.methods.dense_segmenter import build_on_backbone_unet, input_normalization
 from instseg.methods.watershed.head import WatershedHead
 from instseg.methods.watershed.loss import WatershedLoss
 from instseg.methods.watershed.model import WatershedSegmenter
 from instseg.methods.watershed.postprocess import WatershedPostprocessor
-from instseg.necks.unet import SmallUNet, backbone_unet
+from instseg.necks.unet import SmallUNet
 from instseg.registry import register_model
 
 
@@ -79,15 +79,9 @@ def _resnet_watershed(
     pretrained_backbone: bool,
     options: dict[str, float | int | str],
 ) -> WatershedSegmenter:
-    """Watershed on ``backbone_unet(name)``: a ResNet encoder under a U-Net decoder with a full-resolution skip.
-
-    ImageNet normalisation follows ``pretrained_backbone`` unless ``options`` set ``imagenet_normalization``; the
-    choice is recorded so that an offline rebuild (no weights fetched) keeps it."""
-    imagenet = bool(options.pop("imagenet_normalization", pretrained_backbone))
-    network = backbone_unet(name, pretrained_backbone)
-    model = build_watershed(network, num_classes, min_size, max_size, imagenet, **options)  # type: ignore[arg-type]
-    model.rebuild_kwargs = {"imagenet_normalization": imagenet}
-    return model
+    """Watershed on ``backbone_unet(name)``: a ResNet encoder under a U-Net decoder with a full-resolution skip
+    (normalisation choice recorded for offline rebuilds, see ``build_on_backbone_unet``)."""
+    return build_on_backbone_unet(build_watershed, name, num_classes, min_size, max_size, pretrained_backbone, options)
 
 
 @register_model
