@@ -5,8 +5,9 @@ shipped default model against the same model in PyTorch.
     python benchmarks/export_speed.py --data ../shared/data/dsb2018 --out /tmp/export_bench \
         [--models default yolact_light_mobilenetv3 ...] [--repeats 10] [--ap]
 
-``default`` is the shipped trained model; other names are built with random weights (their latency only: random
-weights detect an arbitrary number of objects, which is printed with each row). Results go to --out/results.json.
+``default`` is the shipped trained model, a file path a trained checkpoint; other names are built with random
+weights (their latency only: random weights detect an arbitrary number of objects, which is printed with each
+row). Results go to --out/results.json.
 """
 
 from __future__ import annotations
@@ -50,20 +51,26 @@ def median_ms(run: Callable[[], Any], repeats: int) -> tuple[float, Any]:
 
 
 def build(name: str) -> torch.nn.Module:
+    """The shipped model (``default``), a trained checkpoint (a file path) or a registered name (random weights)."""
     if name == "default":
         return instseg.load_model()
+    if Path(name).is_file():
+        return instseg.load_model(name)
     torch.manual_seed(0)
     return instseg.create_model(name, num_classes=1).eval()
 
 
-def latency_rows(names: list[str], image: np.ndarray, out: Path, repeats: int) -> list[dict[str, Any]]:
+def latency_rows(
+    names: list[str], image: np.ndarray, out: Path, repeats: int, thread_counts: tuple[int, ...] = (1, 2)
+) -> list[dict[str, Any]]:
     rows = []
     for name in names:
         model = build(name)
-        path = to_onnx(model, out / f"{name}.onnx")  # type: ignore[arg-type]
-        for threads in (1, 2):
+        label = Path(name).parent.name if Path(name).is_file() else name  # a checkpoint: its run folder's name
+        path = to_onnx(model, out / f"{label}.onnx")  # type: ignore[arg-type]
+        for threads in thread_counts:
             torch.set_num_threads(threads)
-            row: dict[str, Any] = {"model": name, "threads": threads}
+            row: dict[str, Any] = {"model": name, "type": type(model).__name__, "threads": threads}
             with torch.inference_mode():
                 row["pytorch_ms"], found = median_ms(lambda m=model: m.predict(image), repeats)
             row["pytorch_instances"] = len(found)
@@ -105,6 +112,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True, help="new folder for the ONNX files and results.json")
     parser.add_argument("--models", nargs="+", default=["default", "yolact_light_mobilenetv3"])
     parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="thread counts to time")
     parser.add_argument("--ap", action="store_true", help="also the val mask AP of the exported default model")
     args = parser.parse_args()
     if args.out.exists() and any(args.out.iterdir()):
@@ -112,7 +120,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     image, source = nuclei_image(args.data)
     report: dict[str, Any] = {"image": f"{source} (640 x 640 crop)", "latency": []}
-    report["latency"] = latency_rows(args.models, image, args.out, args.repeats)
+    report["latency"] = latency_rows(args.models, image, args.out, args.repeats, tuple(args.threads))
     if args.ap:
         default_onnx = args.out / "default.onnx"
         if not default_onnx.exists():

@@ -7,7 +7,10 @@ so building it never holds the slide in memory either. Each size is then predict
 resident memory (``VmHWM``), wall time, time inside the model (the rest is reading, stitching and writing) and
 the machine's load average are printed: memory should not grow with the slide's size.
 
-    python benchmarks/slide.py --data DSB2018_DIR [--sizes 8192 16384 32768] [--work DIR]
+    python benchmarks/slide.py --data DSB2018_DIR [--sizes 8192 16384 32768] [--work DIR] [--paths plain fast]
+
+``--paths plain fast`` runs the shipped float32 path and the fast one (BatchNorm folded, bfloat16 network where
+the CPU has it: ``instseg.inference.cpu_fast``) on the same slide and prints how far their label images agree.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -87,25 +91,38 @@ def peak_memory_gb() -> float:
 
 
 def run_one(args: argparse.Namespace) -> None:
-    """Predict one slide in this process; print a json line with size, objects, seconds and peak memory."""
+    """Predict one slide in this process; print a json line with size, objects, seconds and peak memory.
+
+    ``--path plain`` is ``instseg.Predictor.predict_whole`` (float32, BatchNorm unfolded, as shipped);
+    ``--path fast`` is ``instseg.inference.cpu_fast.FastCpuPredictor`` (BatchNorm folded, bfloat16 network where
+    the CPU has it natively). CPU seconds (user + system, both threads) are printed beside wall seconds because
+    the other core may be busy with other work.
+    """
     import torch
 
     import instseg
+    from instseg.inference.cpu_fast import FastCpuPredictor
     from instseg.inference.slides import open_slide, predict_slide
 
     torch.set_num_threads(args.threads)
     torch.set_flush_denormal(True)
     model = instseg.load_model(args.checkpoint)
-    predictor = instseg.Predictor(model, auto_tile_above=None)
-    model_seconds = [0.0]
+    if args.path == "fast":
+        predict: Any = FastCpuPredictor(model, precision=args.precision)
+        label = f"fast ({predict.precision}, BatchNorm folded)"
+    else:
+        predict = instseg.Predictor(model, auto_tile_above=None).predict_whole
+        label = "plain (float32)"
+    model_seconds = [0.0, 0.0]
 
     def timed_predict(tile: np.ndarray) -> instseg.Instances:
-        tick = time.perf_counter()
-        found = predictor.predict_whole(tile)
+        tick, cpu_tick = time.perf_counter(), time.process_time()
+        found = predict(tile)
         model_seconds[0] += time.perf_counter() - tick
+        model_seconds[1] += time.process_time() - cpu_tick
         return found
 
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     with open_slide(args.slide) as source:
         summary = predict_slide(
             timed_predict,
@@ -116,10 +133,51 @@ def run_one(args: argparse.Namespace) -> None:
             progress=False,
             overwrite=True,
         )
-    seconds = time.perf_counter() - start
-    record = {"size": summary.height, "tiles": summary.tiles, "objects": summary.objects}
-    record |= {"seconds": round(seconds, 1), "model_seconds": round(model_seconds[0], 1)}
+    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
+    record = {"path": label, "size": summary.height, "tiles": summary.tiles, "objects": summary.objects}
+    record |= {"seconds": round(seconds, 1), "cpu_seconds": round(cpu_seconds, 1)}
+    record |= {"model_seconds": round(model_seconds[0], 1), "model_cpu_seconds": round(model_seconds[1], 1)}
     print(json.dumps({**record, "peak_rss_gb": round(peak_memory_gb(), 2), "load_avg_1min": os.getloadavg()[0]}))
+
+
+def label_agreement(first: Path, second: Path, strip: int = 1024) -> dict[str, float]:
+    """How far two label images (``labels.zarr`` of two runs on one slide) agree: objects of ``first`` matched
+    one to one by an object of ``second`` at IoU >= 0.5, the mean IoU of the matches, and the foreground IoU.
+
+    Read in strips of ``strip`` rows (pair counts accumulated), so the comparison's memory stays bounded too.
+    """
+    import zarr
+
+    a_map, b_map = zarr.open_array(str(first), mode="r"), zarr.open_array(str(second), mode="r")
+    pairs: dict[tuple[int, int], int] = {}
+    area_a: dict[int, int] = {}
+    area_b: dict[int, int] = {}
+    fg_inter = fg_union = 0
+    for y in range(0, a_map.shape[0], strip):
+        a = np.asarray(a_map[y : y + strip]).ravel().astype(np.int64)
+        b = np.asarray(b_map[y : y + strip]).ravel().astype(np.int64)
+        fg_inter += int(np.count_nonzero((a > 0) & (b > 0)))
+        fg_union += int(np.count_nonzero((a > 0) | (b > 0)))
+        for ids, areas in ((a, area_a), (b, area_b)):
+            found, counts = np.unique(ids[ids > 0], return_counts=True)
+            for i, n in zip(found.tolist(), counts.tolist(), strict=True):
+                areas[i] = areas.get(i, 0) + n
+        both = (a > 0) & (b > 0)
+        keys, counts = np.unique(a[both] * (1 << 32) + b[both], return_counts=True)
+        for key, n in zip(keys.tolist(), counts.tolist(), strict=True):
+            pair = (key >> 32, key & 0xFFFFFFFF)
+            pairs[pair] = pairs.get(pair, 0) + n
+    ious = [n / (area_a[i] + area_b[j] - n) for (i, j), n in pairs.items()]
+    matched = [iou for iou in ious if iou >= 0.5]  # IoU > 0.5 pairs are one to one
+    recall, precision = len(matched) / max(len(area_a), 1), len(matched) / max(len(area_b), 1)
+    return {
+        "objects_first": len(area_a),
+        "objects_second": len(area_b),
+        "matched_iou50": len(matched),
+        "f1_iou50": round(2 * recall * precision / max(recall + precision, 1e-12), 4),
+        "mean_iou_matched": round(float(np.mean(matched)) if matched else 0.0, 4),
+        "foreground_iou": round(fg_inter / max(fg_union, 1), 4),
+    }
 
 
 def main() -> None:
@@ -131,6 +189,11 @@ def main() -> None:
     parser.add_argument("--tile", type=int, default=1024)
     parser.add_argument("--overlap", type=int, default=128)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--paths", nargs="+", choices=["plain", "fast"], default=["fast"], help="predictors to run (both: compared)"
+    )
+    parser.add_argument("--precision", default="auto", choices=["auto", "bfloat16", "float32"], help="--paths fast")
+    parser.add_argument("--path", default="fast", help=argparse.SUPPRESS)
     parser.add_argument("--slide", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -148,10 +211,17 @@ def main() -> None:
             start = time.perf_counter()
             build_slide(args.data, size, slide)
             print(f"built {slide.name} ({slide.stat().st_size / 1e6:.0f} MB) in {time.perf_counter() - start:.0f} s")
-        command = [sys.executable, __file__, "--slide", str(slide), "--out", str(work / f"out_{size}")]
-        command += ["--tile", str(args.tile), "--overlap", str(args.overlap), "--threads", str(args.threads)]
-        command += ["--checkpoint", args.checkpoint] if args.checkpoint else []
-        subprocess.run(command, check=True)
+        outs = {}
+        for path in args.paths:
+            outs[path] = work / f"out_{size}_{path}"
+            command = [sys.executable, __file__, "--slide", str(slide), "--out", str(outs[path]), "--path", path]
+            command += ["--tile", str(args.tile), "--overlap", str(args.overlap), "--threads", str(args.threads)]
+            command += ["--precision", args.precision]
+            command += ["--checkpoint", args.checkpoint] if args.checkpoint else []
+            subprocess.run(command, check=True)
+        if len(outs) == 2:
+            agreement = label_agreement(outs["plain"] / "labels.zarr", outs["fast"] / "labels.zarr")
+            print(json.dumps({"size": size, "agreement plain vs fast": agreement}))
 
 
 if __name__ == "__main__":

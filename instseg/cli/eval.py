@@ -40,6 +40,12 @@ def _from_checkpoint(
     if split is None and Path(data).is_dir():
         split = "val"  # a json file names its split itself
     ann_file, images_dir = resolve_annotations(data, split, images)
+    if checkpoint.suffix == ".onnx":  # an exported file, run by the torch-free runtime (CPU)
+        from instseg.export.onnx_eval import evaluate_onnx
+
+        return evaluate_onnx(
+            checkpoint, ann_file, images_dir, max_dets, score_thr, per_class=per_class, batch_size=batch_size
+        )
     device = check_device(device, allow_auto=True)
     return evaluate_checkpoint(
         checkpoint,
@@ -138,7 +144,7 @@ def _print_tables(metrics: dict[str, float], max_dets: int, score_thr: float) ->
 
 def eval_command(
     checkpoint: Path | None = typer.Argument(
-        None, help="Trained checkpoint to run on --data (instead of --gt/--pred)."
+        None, help="Trained checkpoint (or exported .onnx file) to run on --data (instead of --gt/--pred)."
     ),
     gt: Path | None = typer.Option(None, "--gt", help="COCO ground-truth json."),
     pred: Path | None = typer.Option(None, "--pred", help="COCO results json (list of result dicts)."),

@@ -12,6 +12,7 @@ from instseg.cli.errors import fail
 
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".safetensors", ".onnx")  # .onnx: an exported file, run by onnxruntime
 MIN_TILE = 64  # smaller tiles see too little context around an object to be useful
+IMAGE_OVERLAP, SLIDE_OVERLAP, SLIDE_TILE = 256, 128, 1024  # --tile-overlap defaults; --slide's --tile default
 
 
 def _split_checkpoint(inputs: list[str]) -> tuple[Path | None, list[str]]:
@@ -45,9 +46,14 @@ def predict(
     images: Path | None = typer.Option(None, "--images", help="Image folder for --data (default: sibling images/)."),
     score_thr: float | None = typer.Option(None, "--score-thr", help="Drop instances below this score."),
     tile: int | None = typer.Option(
-        None, "--tile", help="Tile size for large images (default: tile only images longer than 2048 px; 0: never)."
+        None,
+        "--tile",
+        help="Tile size for large images (default: tile only images longer than 2048 px; 0: never). --slide: the "
+        "slide's tile size (default 1024).",
     ),
-    tile_overlap: int = typer.Option(256, "--tile-overlap", help="Pixels shared by neighbouring tiles."),
+    tile_overlap: int | None = typer.Option(
+        None, "--tile-overlap", help="Pixels shared by neighbouring tiles (default 256; 128 with --slide)."
+    ),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda or cuda:N."),
     overlays: bool = typer.Option(True, "--overlays/--no-overlays", help="Write overlay PNGs."),
     label_maps: bool = typer.Option(
@@ -58,6 +64,17 @@ def predict(
     use_ray: bool = typer.Option(False, "--ray", help="Predict on Ray (the 'ray' extra): sharded and resumable."),
     ray_address: str | None = typer.Option(None, "--ray-address", help="--ray: cluster address (auto; default local)."),
     concurrency: int = typer.Option(2, "--concurrency", help="--ray: model actors (each loads the model once)."),
+    slide: bool = typer.Option(
+        False,
+        "--slide",
+        help="Each input is one whole-slide image (TIFF/SVS/OME-TIFF or zarr) read tile by tile (--tile, default "
+        "1024): labels.zarr, objects.jsonl, slide.json (in OUT/<stem>/ each when several).",
+    ),
+    level: int = typer.Option(0, "--level", help="--slide: pyramid level (0 = full resolution)."),
+    precision: str = typer.Option(
+        "auto", "--precision", help="--slide: auto (bfloat16 where the CPU has it natively), float32 or bfloat16."
+    ),
+    label_tiff: bool = typer.Option(False, "--label-tiff", help="--slide: also write labels.tif (tiled BigTIFF)."),
 ) -> None:
     """Segment images with a checkpoint (or the shipped default model): COCO results json, label maps, overlays."""
     from rich.console import Console
@@ -65,13 +82,24 @@ def predict(
 
     from instseg.data.output_paths import prepare_output_dir
     from instseg.engine.checkpoint import load_model
+    from instseg.inference.cpu_fast import PRECISIONS
     from instseg.inference.predict_many import ImagePrediction, image_jobs, predict_many
     from instseg.inference.predictor import AUTO_TILE_ABOVE, Predictor
     from instseg.methods.segmenter import InstanceSegmenter
 
     checkpoint, image_inputs = _split_checkpoint(list(inputs or []))
+    if precision not in PRECISIONS:
+        raise fail(f"--precision {precision}: must be one of {', '.join(PRECISIONS)}", code=2)
+    if not slide and (precision != "auto" or level != 0 or label_tiff):
+        raise fail("--precision, --level and --label-tiff are options of --slide (whole-slide images)", code=2)
+    if slide and tile == 0:
+        raise fail("--tile 0: a slide is always predicted tile by tile; give a tile size (default 1024)", code=2)
     if tile is not None and tile != 0 and tile < MIN_TILE:
         raise fail(f"--tile {tile}: give 0 (never tile) or a tile size of at least {MIN_TILE} pixels", code=2)
+    if slide:
+        tile = tile or SLIDE_TILE
+    if tile_overlap is None:
+        tile_overlap = SLIDE_OVERLAP if slide else IMAGE_OVERLAP
     if tile_overlap < 0 or (tile and tile_overlap >= tile):
         raise fail(f"--tile-overlap {tile_overlap}: must be >= 0 and smaller than the tile size", code=2)
     if score_thr is not None and not 0.0 <= score_thr <= 1.0:
@@ -83,6 +111,12 @@ def predict(
     scale_kwargs = {"score_thr": score_thr, "tile_size": tile or None, "tile_overlap": tile_overlap}
     scale_kwargs["auto_tile_above"] = None if tile == 0 else AUTO_TILE_ABOVE
     videos = [item for item in image_inputs if is_video_file(item)]
+    if slide:
+        if use_ray or data is not None or videos:
+            raise fail("--slide predicts whole-slide images in this process; not with --ray, --data or videos", code=2)
+        options = {"level": level, "tile": tile or SLIDE_TILE, "overlap": tile_overlap, "label_tiff": label_tiff}
+        predict_scale.predict_slides(checkpoint, image_inputs, out, device, precision, score_thr, options, overwrite)
+        return
     if (use_ray or videos) and data is not None:
         raise fail("--data predicts an annotation file's images in one process; not with --ray or videos", code=2)
     if use_ray:

@@ -29,9 +29,12 @@ from pathlib import Path
 
 import numpy as np
 
+# the one conversion rule lives in the torch-free runtime, so that exported models see exactly the same pixels
+from instseg_runtime.image import PERCENTILES as PERCENTILES  # re-exported: the slide reader uses it
+from instseg_runtime.image import to_rgb_uint8 as to_rgb_uint8
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
 TIFF_SUFFIXES = (".tif", ".tiff")
-PERCENTILES = (0.1, 99.9)
 DEFAULT_MAX_PIXELS = 178_956_970  # Pillow's DecompressionBombError threshold (2 x its warning limit)
 MAX_PIXELS_ENV = "INSTSEG_MAX_IMAGE_PIXELS"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -76,50 +79,6 @@ def _png_header(path: Path) -> tuple[int, int, int, int] | None:
 def is_image_file(path: str | Path) -> bool:
     """Whether ``path`` has one of the image suffixes this module reads (case-insensitive)."""
     return Path(path).suffix.lower() in IMAGE_SUFFIXES
-
-
-def to_rgb_uint8(array: np.ndarray) -> np.ndarray:
-    """Convert an image array [H, W], [H, W, C] (C = 1..4) to [H, W, 3] uint8 by the module's one rule."""
-    if not isinstance(array, np.ndarray) and not hasattr(array, "__array__"):
-        raise TypeError(f"expected an image array [H, W] or [H, W, 1..4], got {type(array).__name__}")
-    image = np.asarray(array)
-    if image.dtype == object or not (image.dtype == np.bool_ or np.issubdtype(image.dtype, np.number)):
-        raise TypeError(f"expected a numeric image array, got dtype {image.dtype}")
-    if image.ndim in (2, 3) and (image.shape[0] == 0 or image.shape[1] == 0):
-        raise ValueError(f"the image is empty (shape {tuple(image.shape)}); it needs at least one pixel")
-    if image.ndim == 3 and image.shape[2] == 1:
-        image = image[:, :, 0]
-    if image.ndim == 3 and image.shape[2] == 2:  # grey + alpha: drop alpha
-        image = image[:, :, 0]
-    elif image.ndim == 3 and image.shape[2] == 4:  # RGBA: drop alpha
-        image = image[:, :, :3]
-    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] != 3):
-        raise ValueError(f"expected an image [H, W] or [H, W, 1..4], got shape {tuple(image.shape)}")
-    if image.dtype == np.bool_:
-        image = image.astype(np.uint8) * 255
-    elif image.dtype != np.uint8:
-        image = _rescale_percentiles(image)
-    if image.ndim == 2:
-        image = np.repeat(image[:, :, None], 3, axis=2)
-    if not image.flags.writeable or not image.flags.c_contiguous:  # Pillow gives read-only views
-        image = np.array(image, order="C")
-    return image
-
-
-def _rescale_percentiles(image: np.ndarray) -> np.ndarray:
-    """Map the 0.1..99.9 percentile range of a >8-bit or float image [H, W(, 3)] linearly onto 0..255 (uint8)."""
-    if not (np.issubdtype(image.dtype, np.integer) or np.issubdtype(image.dtype, np.floating)):
-        raise ValueError(f"cannot convert an image of dtype {image.dtype} to uint8")
-    values = image.astype(np.float64)
-    finite = values[np.isfinite(values)]
-    if finite.size == 0:
-        return np.zeros(image.shape, dtype=np.uint8)
-    lo, hi = np.percentile(finite, PERCENTILES)
-    if hi <= lo:
-        return np.zeros(image.shape, dtype=np.uint8)
-    scaled = (values - lo) * (255.0 / (hi - lo))
-    scaled = np.nan_to_num(scaled, nan=0.0, posinf=255.0, neginf=0.0)
-    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
 
 
 def read_image(path: str | Path) -> np.ndarray:

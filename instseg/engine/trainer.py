@@ -170,6 +170,9 @@ class Trainer:
         scheduler_state = dict(state["scheduler"])
         scheduler_state["lr_lambdas"] = [dict(fn.__dict__) for fn in self.scheduler.lr_lambdas]
         self.scheduler.load_state_dict(scheduler_state)
+        lambdas = zip(self.optimizer.param_groups, self.scheduler.base_lrs, self.scheduler.lr_lambdas, strict=True)
+        for group, base_lr, fn in lambdas:  # the optimiser came back with the old schedule's lr: take this one's
+            group["lr"] = base_lr * fn(self.scheduler.last_epoch)
         if state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
         self.step = int(state["step"])

@@ -38,9 +38,10 @@ SQUEEZED = {"fg_prob", "distance", "seed_prob"}  # single-channel maps are expor
 
 
 class DenseGraph(ExportGraph):
-    """``forward(image, original_size)`` -> the family's maps (``FAMILY_MAPS``) cropped to the image and resampled
-    bilinearly to ``original_size``, as the eager post-processors do before grouping; watershed and embedding
-    models with several classes add ``class_prob`` Tensor[K, H, W] (softmax of ``class_logits``)."""
+    """``forward(image, original_size)`` -> the family's maps (``FAMILY_MAPS``) of every image of the batch, cropped
+    to the image and resampled bilinearly to ``original_size``, as the eager post-processors do before grouping
+    (Tensor[B, C, H, W], single-channel maps Tensor[B, H, W]); watershed and embedding models with several
+    classes add ``class_prob`` Tensor[B, K, H, W] (softmax of ``class_logits``)."""
 
     def __init__(self, model: InstanceSegmenter, family: str, with_classes: bool) -> None:
         super().__init__(model)
@@ -51,21 +52,21 @@ class DenseGraph(ExportGraph):
         self.output_names = [name for name, _, _ in self.maps]
 
     def forward(self, image: Tensor, original_size: Tensor) -> tuple[Tensor, ...]:
-        batch = self.batch(image, original_size)
         model: Any = self.model
-        outputs = model.head(model.network(self.normalized(batch)))  # DenseSegmenter.forward's two steps
+        outputs = model.head(model.network(self.normalized(image)))  # DenseSegmenter.forward's two steps
         h, w = size_tensor(image, 2), size_tensor(image, 3)
         oh, ow = original_size[0], original_size[1]
         scale_y, scale_x = h.float() / oh.float(), w.float() / ow.float()
         results = []
         for name, key, activation in self.maps:
-            x = outputs[key][0, :, :h, :w].float()  # [C, h, w]
+            x = outputs[key][:, :, :h, :w].float()  # [B, C, h, w]
             if activation == "sigmoid":
                 x = x.sigmoid()
             elif activation == "softmax":
-                x = x.softmax(dim=0)
-            x = resample(x, oh, ow, scale_y, scale_x)  # [C, oh, ow]
-            results.append(x[0] if name in SQUEEZED else x)
+                x = x.softmax(dim=1)
+            x = resample(x.flatten(0, 1), oh, ow, scale_y, scale_x)  # [B C, oh, ow]
+            x = x.unflatten(0, (-1, outputs[key].shape[1]))  # [B, C, oh, ow]
+            results.append(x[:, 0] if name in SQUEEZED else x)
         return tuple(results)
 
     def grouping_params(self) -> dict[str, object]:

@@ -54,14 +54,14 @@ class MaskRCNNGraph(ExportGraph):
     would freeze), then ``MaskRCNN.postprocess``'s box scaling and mask paste."""
 
     family = "detector"
+    batchable = False  # torchvision's RPN and RoI heads loop over the images in Python: a trace fixes their count
 
     def __init__(self, model: MaskRCNN) -> None:
         super().__init__(model)
 
     def forward(self, image: Tensor, original_size: Tensor) -> tuple[Tensor, ...]:
         m: MaskRCNN = self.model  # type: ignore[assignment]
-        batch = self.batch(image, original_size)
-        x = self.normalized(batch)
+        x = self.normalized(image)
         h, w = size_tensor(image, 2), size_tensor(image, 3)
         image_list = ImageList(x, [(h, w)])  # type: ignore[list-item]
         features = m.neck(m.backbone(x))
@@ -75,4 +75,4 @@ class MaskRCNNGraph(ExportGraph):
         limits = torch.stack([ow, oh, ow, oh]).float()
         boxes = torch.minimum((boxes * factor).clamp(min=0.0), limits)
         masks = paste_masks(probs, boxes, oh, ow) > m.mask_threshold
-        return boxes, scores, labels, masks
+        return boxes, scores, labels, masks, torch.zeros_like(labels)

@@ -15,17 +15,19 @@ from instseg.export.dense_graph import DenseGraph
 from instseg.export.graph_io import INPUT_NAMES, ExportGraph
 from instseg.export.mask_rcnn_graph import MaskRCNNGraph
 from instseg.export.solov2_graph import SOLOv2Graph
+from instseg.export.star_convex_graph import StarConvexGraph
 from instseg.export.yolact_graph import YolactGraph
 from instseg.methods.embedding import EmbeddingSegmenter
 from instseg.methods.mask_rcnn import MaskRCNN
 from instseg.methods.segmenter import InstanceSegmenter
 from instseg.methods.solov2 import SOLOv2
 from instseg.methods.spatial_embedding import SpatialEmbeddingSegmenter
+from instseg.methods.star_convex import StarConvexSegmenter
 from instseg.methods.watershed import WatershedSegmenter
 from instseg.methods.yolact import Yolact
 from instseg.ops.resize import resized_shape
 
-FORMAT_VERSION = "1"
+FORMAT_VERSION = "2"  # 2: a batch dimension on the image and the maps, and batch_index for detections
 DEFAULT_OPSET = 18
 # deformable convolutions (YOLACT++) exist in ONNX from opset 19
 DEFORMABLE_OPSET = 19
@@ -45,6 +47,8 @@ def export_graph(model: InstanceSegmenter) -> ExportGraph:
         return SOLOv2Graph(model)
     if isinstance(model, MaskRCNN):
         return MaskRCNNGraph(model)
+    if isinstance(model, StarConvexSegmenter):
+        return StarConvexGraph(model)
     for cls, family in DENSE_FAMILIES:
         if isinstance(model, cls):
             with_classes = family != "spatial_embedding" and model.num_classes > 1
@@ -76,11 +80,14 @@ def input_rule(model: InstanceSegmenter) -> dict[str, Any]:
     }
 
 
-def example_input(model: InstanceSegmenter, size: tuple[int, int] = (96, 128)) -> tuple[torch.Tensor, torch.Tensor]:
-    """A traced example: an image of original ``size`` resized by the model's rule, and that original size."""
+def example_input(
+    model: InstanceSegmenter, size: tuple[int, int] = (96, 128), batch: int = 1
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A traced example: ``batch`` images of original ``size`` resized by the model's rule, and that original
+    size."""
     h, w = resized_shape(size[0], size[1], model.min_size, model.max_size)
     g = torch.Generator().manual_seed(0)
-    image = torch.rand(1, 3, h, w, generator=g) * 255
+    image = torch.rand(batch, 3, h, w, generator=g) * 255
     return image, torch.tensor(size, dtype=torch.int64)
 
 
@@ -93,10 +100,10 @@ def to_onnx(
 ) -> Path:
     """Write ``model`` as an ONNX file at ``path`` (returned); see ``instseg/export/README.md`` for its layout.
 
-    ``dynamic`` leaves the image's height and width free (any image size); without it the graph only takes
-    images whose resized size is that of ``example_size``. The batch is one image per run. ``opset`` defaults to
-    18 (19 for deformable convolutions). Uses the TorchScript-based exporter (``dynamo=False``): it keeps the
-    data-dependent detection counts as dynamic sizes.
+    ``dynamic`` leaves the batch size and the images' height and width free (any number of images of one size per
+    run; Mask R-CNN keeps one image per run); without it the graph takes one image per run, whose resized size must
+    be that of ``example_size``. ``opset`` defaults to 18 (19 for deformable convolutions). Uses the
+    TorchScript-based exporter (``dynamo=False``): it keeps the data-dependent detection counts as dynamic sizes.
     """
     import onnx
 
@@ -110,18 +117,24 @@ def to_onnx(
         register_deform_conv()
     was_training = model.training
     graph = export_graph(model).eval()
-    image, original = example_input(model, example_size)
+    batched = dynamic and graph.batchable
+    # traced with two images where the batch is free, so that nothing specialises on a batch of one
+    image, original = example_input(model, example_size, batch=2 if batched else 1)
     axes: dict[str, dict[int, str]] = {}
     if dynamic:
-        axes["image"] = {2: "height", 3: "width"}
+        axes["image"] = {0: "batch", 2: "height", 3: "width"} if batched else {2: "height", 3: "width"}
         axes["original_size"] = {}
-    for name in graph.output_names:
+    with torch.no_grad():
+        ranks = [out.dim() for out in graph(image, original)]  # the exporter needs non-negative axes
+    for name, rank in zip(graph.output_names, ranks, strict=True):
         if graph.family == "detector":
             axes[name] = {0: "detections"}
             if name == "masks":
                 axes[name] |= {1: "original_height", 2: "original_width"}
-        else:
-            axes[name] = {-2: "original_height", -1: "original_width"} if dynamic else {}
+        elif dynamic:
+            axes[name] = {rank - 2: "original_height", rank - 1: "original_width"}
+            if batched:
+                axes[name][0] = "batch"
     path.parent.mkdir(parents=True, exist_ok=True)
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer warnings about Python values: the wrappers keep sizes traced
@@ -137,7 +150,7 @@ def to_onnx(
         )
     model.train(was_training)  # the exporter restores the wrapper's mode, which would set the model's
     proto = onnx.load(str(path))
-    metadata = export_metadata(model, graph, dynamic, (int(image.shape[-2]), int(image.shape[-1])))
+    metadata = export_metadata(model, graph, dynamic, (int(image.shape[-2]), int(image.shape[-1])), batched)
     del proto.metadata_props[:]
     for key, value in metadata.items():
         entry = proto.metadata_props.add()
@@ -147,9 +160,9 @@ def to_onnx(
 
 
 def export_metadata(
-    model: InstanceSegmenter, graph: ExportGraph, dynamic: bool, traced_size: tuple[int, int]
+    model: InstanceSegmenter, graph: ExportGraph, dynamic: bool, traced_size: tuple[int, int], batched: bool
 ) -> dict[str, str]:
-    """The file's ``metadata_props`` (JSON strings): format, family, class names, input rule, grouping."""
+    """The file's ``metadata_props`` (JSON strings): format, family, class names, input rule, batch, grouping."""
     names = list(getattr(model, "class_names", None) or [f"class_{i}" for i in range(model.num_classes)])
     rule = input_rule(model)
     rule["static_size"] = None if dynamic else list(traced_size)
@@ -159,6 +172,7 @@ def export_metadata(
         "class_names": json.dumps(names),
         "category_ids": json.dumps(list(getattr(model, "category_ids", None) or []) or None),
         "input_rule": json.dumps(rule),
+        "batch": json.dumps("dynamic" if batched else 1),
         "grouping": json.dumps(graph.grouping_params()),
         "outputs": json.dumps(graph.output_names),
         "model_type": type(model).__name__,

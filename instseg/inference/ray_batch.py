@@ -31,6 +31,7 @@ from typing import IO, Any
 
 import numpy as np
 
+from instseg.inference.model_file import is_onnx_file
 from instseg.inference.predict_many import Job, image_jobs
 
 LIST_SUFFIXES = (".txt", ".parquet")
@@ -98,11 +99,12 @@ class ShardPredictor:
         device: str = "cpu",
         predictor_kwargs: dict[str, Any] | None = None,
         category_ids: list[int] | None = None,
+        threads: int | None = None,
     ) -> None:
-        from instseg.engine.checkpoint import load_model
+        from instseg.inference.model_file import load_model_file
         from instseg.inference.predictor import Predictor
 
-        model = load_model(checkpoint, device=device)
+        model = load_model_file(checkpoint, device=device, threads=threads)  # a checkpoint or an exported .onnx
         self.predictor = Predictor(model, device=device, **(predictor_kwargs or {}))  # type: ignore[arg-type]
         self.category_ids = category_ids if category_ids is not None else getattr(model, "category_ids", None)
         self.out = Path(out)
@@ -244,7 +246,8 @@ def ray_predict(
     """Predict every image of ``inputs`` on Ray (``concurrency`` actors of ``num_cpus``/``num_gpus`` each) and
     merge the shards into ``OUT/results.json``; see the module docstring for the layout and resuming.
 
-    ``checkpoint=None`` is the shipped default model; with ``num_gpus > 0`` pass ``device="cuda"``.
+    ``checkpoint=None`` is the shipped default model, a ``.onnx`` file an exported one (run by onnxruntime on the
+    actors' CPUs); with ``num_gpus > 0`` pass ``device="cuda"``.
     ``predictor_kwargs`` go to ``instseg.Predictor`` (``score_thr``, ``tile_size``, ``tile_overlap``, ...).
     """
     import ray
@@ -256,6 +259,8 @@ def ray_predict(
     jobs = collect_jobs(inputs)
     if not jobs:
         raise ValueError("no image files to predict")
+    if is_onnx_file(checkpoint) and (num_gpus > 0 or not device.startswith("cpu")):
+        raise ValueError(f"{checkpoint}: exported ONNX files run on CPU actors here, not on {device}")
     manifest = prepare_run(out, jobs, shard_size, overwrite)
     pending = [k for k in range(manifest["shards"]) if not shard_path(out, k).is_file()]
     if pending:
@@ -280,6 +285,7 @@ def ray_predict(
                 "device": device,
                 "predictor_kwargs": predictor_kwargs,
                 "category_ids": None if category_ids is None else list(category_ids),
+                "threads": max(1, int(num_cpus)),  # an exported file's onnxruntime threads: the actor's CPUs
             },
         )
         mapped.materialize()

@@ -5,6 +5,7 @@ from instseg.methods import (  # noqa: F401  (side effect: every builder registe
     mask_rcnn,
     solov2,
     spatial_embedding,
+    star_convex,
     watershed,
     yolact,
 )

@@ -10,86 +10,29 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
-from typing import Any
 
 import pytest
 import torch
+from oracle_squares import Scripted, Squares, squares_config
 from pixel_oracle_model import PixelOracleModel
-from torch import Tensor
 
 from instseg.engine.checkpoint import load_checkpoint
-from instseg.engine.config import Config, DataConfig, EvalConfig, ModelConfig, TrainConfig
+from instseg.engine.config import Config
 from instseg.engine.trainer import Trainer
-from instseg.structures import Instances
-
-SIZE = 16
-
-
-class _Squares(torch.utils.data.Dataset):
-    """``count`` random 16 x 16 images, each with one square object (no augmentation: the same pixels every time)."""
-
-    def __init__(self, count: int = 4) -> None:
-        g = torch.Generator().manual_seed(5)
-        self.images = [torch.rand(3, SIZE, SIZE, generator=g) * 255 for _ in range(count)]
-        self.masks = []
-        for i in range(count):
-            m = torch.zeros(1, SIZE, SIZE, dtype=torch.bool)
-            m[0, i : i + 8, 2 * i : 2 * i + 6] = True
-            self.masks.append(m)
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def __getitem__(self, i: int) -> tuple[Tensor, Instances, dict[str, Any]]:
-        target = Instances((SIZE, SIZE), labels=torch.zeros(1, dtype=torch.int64), masks=self.masks[i].clone())
-        return self.images[i].clone(), target, {"image_id": i + 1, "original_size": (SIZE, SIZE)}
-
-
-class _Scripted:
-    """An evaluator returning the next figure of a script at each evaluation (what "best" is, decided by the test)."""
-
-    def __init__(self, values: list[float]) -> None:
-        self.values = list(values)
-        self.processed = 0
-
-    def reset(self) -> None:
-        self.processed = 0
-
-    def process(self, metas: Any, predictions: Any) -> None:
-        self.processed += len(predictions)
-
-    def evaluate(self) -> dict[str, float]:
-        return {"score": self.values.pop(0), "images": float(self.processed)}
-
-
-def _config(**train: Any) -> Config:
-    batch_size = train.pop("batch_size", 1)
-    settings: dict[str, Any] = {
-        "optimizer": "sgd", "lr": 0.5, "momentum": 0.9, "weight_decay": 1e-3, "max_iters": 4, "warmup_iters": 0,
-        "eval_period": 2, "checkpoint_period": 2, "log_period": 1, "seed": 7, "best_metric": "score",
-    }  # fmt: skip
-    settings.update(train)
-    return Config(
-        name="oracle",
-        model=ModelConfig("pixel_oracle_test", {}),
-        data=DataConfig(batch_size=batch_size, val_batch_size=2, num_workers=0),
-        train=TrainConfig(**settings),
-        eval=EvalConfig(),
-    )
 
 
 def _trainer(cfg: Config, out: Path, script: list[float] | None = None) -> Trainer:
     torch.manual_seed(0)  # the same initial weights in every trainer of a test
     model = PixelOracleModel()
-    data = _Squares()
-    evaluator = _Scripted(script) if script is not None else None
+    data = Squares()
+    evaluator = Scripted(script) if script is not None else None
     return Trainer(cfg, model, data, out, val_set=data if script is not None else None, evaluator=evaluator)
 
 
 @pytest.mark.parametrize("clip", [None, 0.05])
 def test_accumulating_two_batches_of_one_equals_one_batch_of_two(tmp_path: Path, clip: float | None) -> None:
-    big = _trainer(_config(batch_size=2, accumulate=1, clip_grad_norm=clip), tmp_path / "big")
-    small = _trainer(_config(batch_size=1, accumulate=2, clip_grad_norm=clip), tmp_path / "small")
+    big = _trainer(squares_config(batch_size=2, accumulate=1, clip_grad_norm=clip), tmp_path / "big")
+    small = _trainer(squares_config(batch_size=1, accumulate=2, clip_grad_norm=clip), tmp_path / "small")
     start = {k: v.clone() for k, v in big.model.state_dict().items()}
     for _ in range(3):
         a, b = big.train_step(), small.train_step()
@@ -108,7 +51,7 @@ def _rows(run: Path) -> list[dict[str, str]]:
 
 
 def test_resume_keeps_the_best_value_and_the_earlier_rows(tmp_path: Path) -> None:
-    cfg = _config()
+    cfg = squares_config()
     straight = tmp_path / "straight"
     _trainer(cfg, straight, [0.9, 0.5]).train()
     best = load_checkpoint(straight / "best.pt")
@@ -136,7 +79,7 @@ def test_resume_keeps_the_best_value_and_the_earlier_rows(tmp_path: Path) -> Non
 @pytest.mark.parametrize(("script", "best_step"), [([0.9, 0.5], 4), ([0.5, 0.9], 2), ([0.5, 0.5], 2)])
 def test_best_mode_min_keeps_the_lowest(tmp_path: Path, script: list[float], best_step: int) -> None:
     run = tmp_path / "run"
-    trainer = _trainer(_config(best_mode="min"), run, script)
+    trainer = _trainer(squares_config(best_mode="min"), run, script)
     trainer.train()
     assert trainer.best == {"metric": "score", "value": min(script), "step": best_step}
     assert load_checkpoint(run / "best.pt")["step"] == best_step  # a tie keeps the earlier checkpoint

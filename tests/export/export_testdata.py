@@ -13,7 +13,7 @@ NUM_CLASSES = 2
 MODEL_NAMES = [name for name in instseg.list_models() if not name.endswith("_test")]
 # small inputs keep the whole parity file fast; two image sizes exercise the dynamic height and width
 SIZES = ((128, 160), (96, 128))
-DENSE_TYPES = ("WatershedSegmenter", "EmbeddingSegmenter", "SpatialEmbeddingSegmenter")
+DENSE_TYPES = ("WatershedSegmenter", "EmbeddingSegmenter", "SpatialEmbeddingSegmenter", "StarConvexSegmenter")
 
 
 def build(name: str) -> InstanceSegmenter:
@@ -66,6 +66,8 @@ def eager_maps(model: InstanceSegmenter, image: np.ndarray, names: list[str]) ->
     batch = model.preprocess([tensor])
     with torch.no_grad():
         outputs = model(batch)
+    if type(model).__name__ == "StarConvexSegmenter":  # resamples its maps itself (ray lengths scale with the image)
+        return model.postprocessor.original_maps(outputs, 0, batch)  # type: ignore[union-attr, operator]
     (h, w), original = batch.image_sizes[0], batch.original_sizes[0]
     sources = {
         "fg_prob": ("fg_logits", "sigmoid"),
@@ -98,6 +100,8 @@ def dense_thresholds(kind: str, maps: dict[str, np.ndarray]) -> dict[str, float]
             "score_threshold": 0.0,
             "min_area": 4,
         }
+    if kind == "StarConvexSegmenter":  # about 2% of the pixels are candidates
+        return {"prob_threshold": float(np.quantile(maps["prob"], 0.98)), "min_area": 2}
     if kind == "EmbeddingSegmenter":
         return {
             "fg_threshold": float(np.quantile(maps["fg_prob"], 0.5)),

@@ -78,3 +78,23 @@ def test_cli_export_then_predict_with_the_onnx_file(tmp_path: Path) -> None:
     assert onnx_files == torch_files  # the same outputs: results json, label map, overlay
     results = [p for p in out.rglob("*.json")]
     assert results
+
+
+def test_cli_eval_of_the_onnx_file_matches_the_checkpoint(
+    exported: tuple[torch.nn.Module, Path], tmp_path: Path
+) -> None:
+    """``instseg eval model.onnx --data ...`` scores the exported file itself, as the checkpoint is scored."""
+    _, path = exported
+    data = SAMPLES.parent / "annotations" / "instances_sample.json"
+    checkpoint = Path(instseg.__file__).parent / "weights" / "default.pt"
+    runner = CliRunner()
+    figures = {}
+    for name, source in (("onnx", path), ("pytorch", checkpoint)):
+        out = tmp_path / f"{name}.json"
+        args = ["eval", str(source), "--data", str(data), "--max-dets", "1000", "--json", "--out", str(out)]
+        result = runner.invoke(app, [*args, "--batch-size", "2"] if name == "onnx" else args)
+        assert result.exit_code == 0, result.output
+        figures[name] = json.loads(out.read_text())
+    assert figures["pytorch"]["segm/AP"] > 0.2  # the trained model on its own kind of images
+    assert abs(figures["onnx"]["segm/AP"] - figures["pytorch"]["segm/AP"]) <= 0.002
+    assert figures["onnx"]["match/F1@0.5"] == pytest.approx(figures["pytorch"]["match/F1@0.5"], abs=0.01)

@@ -1,9 +1,11 @@
 """Every registered model exported to ONNX predicts what PyTorch predicts, two image sizes in one session.
 
 Detectors (YOLACT, SOLOv2, Mask R-CNN): same count, boxes within 1 px, scores within 1e-4, mask IoU >= 0.99.
-Bottom-up models: the graph's maps equal PyTorch's, and the runtime's numpy grouping finds the same objects as
-the PyTorch post-processor on them (random weights give nearly flat maps, where comparing whole pipelines would
-only measure rounding at the thresholds; the shipped trained model is compared whole in test_export_default.py).
+Every family's file takes a batch: two images of one size in one run give what each gives alone (Mask R-CNN's
+keeps a batch of one). Bottom-up models: the graph's maps equal PyTorch's, and the runtime's numpy grouping finds
+the same objects as the PyTorch post-processor on them (random weights give nearly flat maps, where comparing
+whole pipelines would only measure rounding at the thresholds; the shipped trained model is compared whole in
+test_export_default.py).
 """
 
 from __future__ import annotations
@@ -47,6 +49,8 @@ def torch_grouping(model: torch.nn.Module, maps: dict[str, np.ndarray]) -> Insta
         label_map = post.cluster(t["embedding"], t["fg_prob"], t["seed_prob"])
         found = scored_instances(label_map, t["fg_prob"], t.get("class_prob"))
         return found[torch.ge(found.scores, post.score_threshold)]  # type: ignore[arg-type]
+    if kind == "StarConvexSegmenter":
+        return post.group(maps)
     label_map, scores, labels = post.cluster(t["embedding"], t["sigma"], t["seed"])
     return label_map_to_instances(label_map, scores=scores, labels=labels)
 
@@ -83,3 +87,31 @@ def test_export_matches_pytorch(name: str, export_dir: Path) -> None:
         assert_same_instances(ref, out.boxes, out.labels, out.scores, out.masks, f"{name} {shape}")
         found += len(out)
     assert found > 0, f"{name}: no detections to compare; lower its thresholds in build()"
+    assert_batch_matches_single(predictor, [sample_image(SIZES[0], seed) for seed in (0, 2)], name)
+
+
+def assert_batch_matches_single(predictor: OnnxPredictor, images: list[np.ndarray], name: str) -> None:
+    """Two images of one size in one run of the graph give what each gives alone (a free batch dimension), except
+    for Mask R-CNN, whose file keeps a batch of one (``batch`` metadata) and is run image by image."""
+    if not predictor.batchable:
+        assert predictor.metadata["model_type"] == "MaskRCNN", f"{name}: only Mask R-CNN keeps a batch of one"
+        assert predictor.metadata["batch"] == 1
+        return
+    assert predictor.metadata["batch"] == "dynamic"
+    x = np.concatenate([predictor.prepare(image)[0] for image in images])
+    batched = predictor.split(predictor.run_graph(x, images[0].shape[:2]), len(images))
+    found = 0
+    for image, outputs in zip(images, batched, strict=True):
+        alone, _ = predictor.raw(image)
+        assert sorted(alone) == sorted(outputs), name
+        for key, value in alone.items():
+            assert outputs[key].shape == value.shape, f"{name} {key}: {outputs[key].shape} batched, {value.shape} alone"
+            if value.dtype == np.bool_:
+                assert (outputs[key] != value).mean() < 1e-3, f"{name} {key}"
+            else:
+                np.testing.assert_allclose(outputs[key], value, atol=1e-4, rtol=1e-4, err_msg=f"{name} {key} batched")
+        found += len(predictor.group(outputs, image.shape[:2]))
+    assert found > 0 or predictor.family != "detector", f"{name}: no detections in the batch"
+    singles = [predictor(image) for image in images]
+    for one, many in zip(singles, predictor.predict_batch(images), strict=True):
+        assert len(one) == len(many) and np.array_equal(one.labels, many.labels), name

@@ -107,3 +107,21 @@ def test_path_lists(images: Path, tmp_path: Path) -> None:
     pq.write_table(pa.table({"file": ["a.png"]}), tmp_path / "bad.parquet")
     with pytest.raises(ValueError, match=r"bad\.parquet"):
         collect_jobs([tmp_path / "bad.parquet"])
+
+
+def test_ray_with_an_exported_file(local_ray: None, images: Path, tmp_path: Path) -> None:
+    pytest.importorskip("onnxruntime", reason="onnxruntime (the 'export' extra) is not installed")
+    from instseg.export import to_onnx
+    from instseg.export.onnx_model import OnnxModel
+
+    onnx = to_onnx(instseg.load_model(), tmp_path / "default.onnx")  # type: ignore[arg-type]
+    inputs = sorted(images.glob("*.png"))[:2]
+    single = tmp_path / "single"
+    predictor = instseg.Predictor(OnnxModel(onnx, threads=1))  # type: ignore[arg-type]
+    predict_many(predictor, image_jobs(inputs), single, label_maps=False, overlays=False)
+    summary = ray_predict(inputs, tmp_path / "ray", checkpoint=onnx, concurrency=1, progress=False)
+    assert (summary.images, summary.failed) == (2, 0) and summary.instances > 0
+    expected = json.loads((single / "results.json").read_text())
+    assert json.loads(summary.results_path.read_text()) == expected  # the same file, the same runtime, 1 thread
+    with pytest.raises(ValueError, match="CPU actors"):
+        ray_predict(inputs, tmp_path / "gpu", checkpoint=onnx, num_gpus=1, device="cuda", progress=False)

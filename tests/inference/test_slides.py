@@ -54,14 +54,15 @@ def disc_slide(height: int, width: int, count: int, seed: int) -> tuple[np.ndarr
 
 
 class CountingArray:
-    """An array-like that records the size of every region read from it (to prove reads stay tile-sized)."""
+    """An array-like that records how many values every region read from it holds (to prove reads stay
+    tile-sized; every axis counts, channels included)."""
 
     def __init__(self, data: np.ndarray) -> None:
         self.data, self.shape, self.dtype, self.reads = data, data.shape, data.dtype, []
 
     def __getitem__(self, index: Any) -> np.ndarray:
         region = self.data[index]
-        self.reads.append(region.shape[0] * region.shape[1])
+        self.reads.append(int(region.size))
         return region
 
 
@@ -133,7 +134,7 @@ def test_reads_stay_tile_sized_and_16_bit_uses_one_range(tmp_path: Path) -> None
     source = SlideSource(counting, "CYX", "counting")
     summary = predict_slide(blobs, source, tmp_path, tile=384, overlap=96, progress=False)
     assert summary.objects == drawn
-    assert max(counting.reads) <= 384 * 384  # no read larger than one tile: the slide is never loaded whole
+    assert max(counting.reads) <= 384 * 384  # one channel: no read larger than one tile, never the whole slide
 
     on_disk = zarr.create_array(str(tmp_path / "in.zarr"), shape=stack.shape, chunks=(1, 256, 256), dtype="uint16")
     on_disk[:] = stack

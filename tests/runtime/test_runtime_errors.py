@@ -26,3 +26,16 @@ def test_missing_and_foreign_files_are_refused(tmp_path: Path) -> None:
         OnnxPredictor(foreign)
     with pytest.raises(ValueError, match="backend must be one of"):
         OnnxPredictor(foreign, backend="tensorrt")
+
+
+def test_files_of_an_older_format_ask_for_a_new_export(tmp_path: Path) -> None:
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g", [x], [y])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    entry = model.metadata_props.add()
+    entry.key, entry.value = "instseg_format", "1"
+    old = tmp_path / "old.onnx"
+    onnx.save(model, str(old))
+    with pytest.raises(ValueError, match=r"old\.onnx: exported in format 1; this runtime reads 2: export it again"):
+        OnnxPredictor(old)

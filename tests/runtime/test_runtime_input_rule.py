@@ -24,6 +24,8 @@ def test_resize_matches_torch_antialiased_bilinear(shape: tuple[int, int], size:
 
 
 def test_resize_rule_and_conversion_match_instseg() -> None:
+    # one copy of each rule: instseg imports the runtime's
+    assert torch_side_to_rgb is to_rgb_uint8 and torch_side_shape is resized_shape
     for h, w in [(1, 1), (96, 128), (520, 696), (2048, 100)]:
         for lo, hi in [(None, None), (550, 550), (800, 1333), (None, 512)]:
             assert resized_shape(h, w, lo, hi) == torch_side_shape(h, w, lo, hi)

@@ -5,9 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
-from scipy import ndimage as ndi
-from skimage.feature import peak_local_max
-from skimage.segmentation import watershed
+from instseg_runtime.grouping import watershed_labels
 from torch import Tensor
 
 from instseg.ops.instance_maps import scored_instances
@@ -54,34 +52,17 @@ class WatershedPostprocessor:
         self.score_threshold = score_threshold
 
     def segment(self, fg_prob: np.ndarray, distance: np.ndarray) -> np.ndarray:
-        """Label map (int32 [H, W], 0 = background, ids not contiguous) from foreground probability and distance."""
-        fg = fg_prob > self.fg_threshold
-        if not fg.any():
-            return np.zeros(fg.shape, dtype=np.int32)
-        if self.seed_method == "threshold":
-            markers, n_seeds = ndi.label(fg & (distance > self.seed_threshold))
-        else:
-            peaks = peak_local_max(
-                np.where(fg, distance, 0.0),
-                min_distance=self.min_distance,
-                threshold_abs=self.seed_threshold,
-                exclude_border=False,
-            )
-            markers = np.zeros(fg.shape, dtype=np.int32)
-            n_seeds = len(peaks)
-            markers[peaks[:, 0], peaks[:, 1]] = np.arange(1, n_seeds + 1, dtype=np.int32)
-        components, n_components = ndi.label(fg)
-        seeded = np.zeros(n_components + 1, dtype=bool)
-        seeded[components[markers > 0]] = True
-        orphans = ~seeded[components]  # foreground components without a seed (and the background)
-        markers = np.where(orphans & fg, components + n_seeds, markers).astype(np.int32)
-        labels = watershed(-distance, markers, mask=fg)
-        areas = np.bincount(labels.ravel())
-        small = areas < self.min_area
-        small[0] = False
-        if small.any():
-            labels[small[labels]] = 0
-        return labels.astype(np.int32, copy=False)
+        """Label map (int32 [H, W], 0 = background, ids not contiguous) from foreground probability and distance:
+        steps 1-4 above, the runtime's numpy ``watershed_labels`` (one copy for PyTorch and exported models)."""
+        return watershed_labels(
+            fg_prob,
+            distance,
+            self.fg_threshold,
+            self.seed_threshold,
+            self.seed_method,
+            self.min_distance,
+            self.min_area,
+        )
 
     def __call__(self, outputs: dict[str, Tensor], images: ImageBatch) -> list[Instances]:
         results = []

@@ -3,7 +3,9 @@
 The exported graph of a bottom-up model ends with its per-pixel maps at the original image size (probabilities
 already applied); these functions are the numpy form of the models' post-processors
 (``instseg.methods.{watershed,embedding,spatial_embedding}.postprocess``), with the same parameters, which the
-exported file stores in its metadata. Tests compare both sides on the same maps.
+exported file stores in its metadata. The watershed's label step is shared: ``instseg``'s post-processor calls
+``watershed_labels``; the two clustering steps are written in torch on the ``instseg`` side (they run on the
+model's device), and tests compare both sides on the same maps.
 """
 
 from __future__ import annotations
@@ -17,26 +19,35 @@ from skimage.feature import peak_local_max
 from skimage.segmentation import watershed
 
 from instseg_runtime.instances import RuntimeInstances, label_map_instances, scored_instances
+from instseg_runtime.star_convex import star_convex_grouping
 
 Maps = Mapping[str, np.ndarray]
 
 
-def watershed_grouping(maps: Maps, params: Mapping[str, Any]) -> RuntimeInstances:
-    """Seeded watershed of ``distance`` inside ``fg_prob > fg_threshold`` (maps [H, W]; ``class_prob`` [K, H, W]
-    optional); objects under ``min_area`` pixels or scoring (mean ``fg_prob``) under ``score_threshold`` dropped."""
-    fg_prob, distance = maps["fg_prob"], maps["distance"]
-    fg = fg_prob > params["fg_threshold"]
+def watershed_labels(
+    fg_prob: np.ndarray,
+    distance: np.ndarray,
+    fg_threshold: float,
+    seed_threshold: float,
+    seed_method: str = "threshold",
+    min_distance: int = 3,
+    min_area: int = 8,
+) -> np.ndarray:
+    """Label map int32 [H, W] (0 = background, ids not contiguous) of a seeded watershed of ``distance`` inside
+    ``fg_prob > fg_threshold`` (maps [H, W]); ``instseg``'s ``WatershedPostprocessor.segment`` is this function.
+
+    Seeds: ``"threshold"`` labels the regions of ``distance > seed_threshold``; ``"peaks"`` the local maxima of
+    ``skimage.feature.peak_local_max``. A foreground component without a seed becomes one object; objects under
+    ``min_area`` pixels are cleared.
+    """
+    fg = fg_prob > fg_threshold
     if not fg.any():
-        return RuntimeInstances.empty(fg.shape)  # type: ignore[arg-type]
-    seed_threshold = params["seed_threshold"]
-    if params["seed_method"] == "threshold":
+        return np.zeros(fg.shape, dtype=np.int32)
+    if seed_method == "threshold":
         markers, n_seeds = ndi.label(fg & (distance > seed_threshold))
     else:
         peaks = peak_local_max(
-            np.where(fg, distance, 0.0),
-            min_distance=params["min_distance"],
-            threshold_abs=seed_threshold,
-            exclude_border=False,
+            np.where(fg, distance, 0.0), min_distance=min_distance, threshold_abs=seed_threshold, exclude_border=False
         )
         markers = np.zeros(fg.shape, dtype=np.int32)
         n_seeds = len(peaks)
@@ -44,14 +55,32 @@ def watershed_grouping(maps: Maps, params: Mapping[str, Any]) -> RuntimeInstance
     components, n_components = ndi.label(fg)
     seeded = np.zeros(n_components + 1, dtype=bool)
     seeded[components[markers > 0]] = True
-    orphans = ~seeded[components]  # foreground components without a seed become one object each
+    orphans = ~seeded[components]  # foreground components without a seed (and the background)
     markers = np.where(orphans & fg, components + n_seeds, markers).astype(np.int32)
     labels = watershed(-distance, markers, mask=fg)
     areas = np.bincount(labels.ravel())
-    small = areas < params["min_area"]
+    small = areas < min_area
     small[0] = False
     if small.any():
         labels[small[labels]] = 0
+    return labels.astype(np.int32, copy=False)
+
+
+def watershed_grouping(maps: Maps, params: Mapping[str, Any]) -> RuntimeInstances:
+    """Seeded watershed of ``distance`` inside ``fg_prob > fg_threshold`` (maps [H, W]; ``class_prob`` [K, H, W]
+    optional, ``watershed_labels``); objects scoring (mean ``fg_prob``) under ``score_threshold`` dropped."""
+    fg_prob = maps["fg_prob"]
+    labels = watershed_labels(
+        fg_prob,
+        maps["distance"],
+        params["fg_threshold"],
+        params["seed_threshold"],
+        params["seed_method"],
+        params["min_distance"],
+        params["min_area"],
+    )
+    if not labels.any():
+        return RuntimeInstances.empty(fg_prob.shape)  # type: ignore[arg-type]
     return _keep_scored(scored_instances(labels, fg_prob, maps.get("class_prob")), params["score_threshold"])
 
 
@@ -149,4 +178,5 @@ GROUPINGS: dict[str, Callable[[Maps, Mapping[str, Any]], RuntimeInstances]] = {
     "watershed": watershed_grouping,
     "embedding": embedding_grouping,
     "spatial_embedding": spatial_embedding_grouping,
+    "star_convex": star_convex_grouping,
 }

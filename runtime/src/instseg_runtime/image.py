@@ -1,8 +1,8 @@
 """The input rule of an exported model in numpy: image conversion to RGB uint8, the resize rule, antialiased resize.
 
-These repeat, without torch, what ``instseg`` does before a model sees an image (``instseg.data.image_io``'s
-conversion rule, ``instseg.ops.resize.resized_shape`` and the antialiased bilinear resize of
-``InstanceSegmenter.preprocess``); tests compare both sides.
+The conversion rule and the resize rule are the ones ``instseg`` itself uses (``instseg.data.image_io`` and
+``instseg.ops.resize`` import them from here); the antialiased resize repeats, in numpy, the torch resize of
+``InstanceSegmenter.preprocess`` (tests compare both sides).
 """
 
 from __future__ import annotations
@@ -14,11 +14,17 @@ PERCENTILES = (0.1, 99.9)
 
 def to_rgb_uint8(array: np.ndarray) -> np.ndarray:
     """Image [H, W] or [H, W, 1..4] -> [H, W, 3] uint8: alpha dropped, grey replicated, non-uint8 rescaled so that
-    the 0.1..99.9 percentiles map to 0..255 (instseg's one conversion rule)."""
+    the 0.1..99.9 percentiles map to 0..255 (instseg's one conversion rule, which ``instseg.data.image_io`` uses)."""
+    if not isinstance(array, np.ndarray) and not hasattr(array, "__array__"):
+        raise TypeError(f"expected an image array [H, W] or [H, W, 1..4], got {type(array).__name__}")
     image = np.asarray(array)
-    if image.ndim == 3 and image.shape[2] in (1, 2):
+    if image.dtype == object or not (image.dtype == np.bool_ or np.issubdtype(image.dtype, np.number)):
+        raise TypeError(f"expected a numeric image array, got dtype {image.dtype}")
+    if image.ndim in (2, 3) and (image.shape[0] == 0 or image.shape[1] == 0):
+        raise ValueError(f"the image is empty (shape {tuple(image.shape)}); it needs at least one pixel")
+    if image.ndim == 3 and image.shape[2] in (1, 2):  # grey (+ alpha: dropped)
         image = image[:, :, 0]
-    elif image.ndim == 3 and image.shape[2] == 4:
+    elif image.ndim == 3 and image.shape[2] == 4:  # RGBA: alpha dropped, not composited
         image = image[:, :, :3]
     if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] != 3):
         raise ValueError(f"expected an image [H, W] or [H, W, 1..4], got shape {tuple(image.shape)}")
@@ -28,7 +34,9 @@ def to_rgb_uint8(array: np.ndarray) -> np.ndarray:
         image = _rescale_percentiles(image)
     if image.ndim == 2:
         image = np.repeat(image[:, :, None], 3, axis=2)
-    return np.ascontiguousarray(image)
+    if not image.flags.writeable or not image.flags.c_contiguous:  # e.g. Pillow's read-only views
+        image = np.array(image, order="C")
+    return image
 
 
 def _rescale_percentiles(image: np.ndarray) -> np.ndarray:

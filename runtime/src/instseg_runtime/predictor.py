@@ -3,7 +3,8 @@
 Per image: the conversion rule and the model's resize rule in numpy (``instseg_runtime.image``), then the graph
 (padding, normalisation, network and, for the single-shot and two-stage models, every post-processing step up to
 the final masks at the image's size), then for the bottom-up models their grouping step
-(``instseg_runtime.grouping``). Nothing here imports torch.
+(``instseg_runtime.grouping``). ``predict_batch`` runs the images of one size together, in one run of the graph
+where the file leaves its batch free. Nothing here imports torch.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from instseg_runtime.grouping import GROUPINGS
 from instseg_runtime.image import resize_image, resized_shape, to_rgb_uint8
 from instseg_runtime.instances import RuntimeInstances
 
-FORMAT_VERSION = "1"
+FORMAT_VERSION = "2"
 BACKENDS = ("onnxruntime", "openvino")
 
 
@@ -31,8 +32,12 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
 
 
 def _decode(raw: dict[str, str], path: str | Path) -> dict[str, Any]:
-    if raw.get("instseg_format") != FORMAT_VERSION:
-        raise ValueError(f"{path}: not an instseg export (format {raw.get('instseg_format')!r}, expected 1)")
+    found = raw.get("instseg_format")
+    if found != FORMAT_VERSION:
+        if found is not None and found.isdigit() and int(found) < int(FORMAT_VERSION):
+            old = f"{path}: exported in format {found}; this runtime reads {FORMAT_VERSION}"
+            raise ValueError(f"{old}: export it again with this instseg")
+        raise ValueError(f"{path}: not an instseg export (format {found!r}, expected {FORMAT_VERSION})")
     out: dict[str, Any] = {}
     for key, value in raw.items():
         try:
@@ -118,14 +123,54 @@ class OnnxPredictor:
         return np.ascontiguousarray(resized.transpose(2, 0, 1)[None]), (oh, ow)
 
     def raw(self, image: np.ndarray) -> tuple[dict[str, np.ndarray], tuple[int, int]]:
-        """The graph's outputs for one image (see ``instseg/export/README.md``) and the image's size."""
+        """The graph's outputs for one image, batch dimension removed (see ``instseg/export/README.md``), and the
+        image's size."""
         x, (oh, ow) = self.prepare(image)
-        return self._run({"image": x, "original_size": np.array([oh, ow], np.int64)}), (oh, ow)
+        return self.split(self.run_graph(x, (oh, ow)), 1)[0], (oh, ow)
+
+    def run_graph(self, images: np.ndarray, original_size: tuple[int, int]) -> dict[str, np.ndarray]:
+        """The graph's outputs for ``images`` float32 [B, 3, h, w] (prepared images of one original size)."""
+        return self._run({"image": images, "original_size": np.array(original_size, np.int64)})
+
+    def split(self, outputs: dict[str, np.ndarray], count: int) -> list[dict[str, np.ndarray]]:
+        """The outputs of a batch of ``count`` images, one dict per image: detections picked by their
+        ``batch_index``, the bottom-up models' maps by their first dimension."""
+        if self.family != "detector":
+            return [{name: value[i] for name, value in outputs.items()} for i in range(count)]
+        index = outputs["batch_index"].reshape(-1)
+        return [
+            {name: value[index == i] for name, value in outputs.items() if name != "batch_index"} for i in range(count)
+        ]
+
+    @property
+    def batchable(self) -> bool:
+        """Whether the file takes several images per run (exported with a free batch dimension)."""
+        return self.metadata.get("batch") == "dynamic"
 
     def __call__(self, image: np.ndarray) -> RuntimeInstances:
         """Objects of one image (numpy HxWx3 uint8, or HxW 8/16-bit grey) at its own size."""
         outputs, size = self.raw(image)
         return self.group(outputs, size)
+
+    def predict_batch(self, images: list[np.ndarray], batch_size: int = 8) -> list[RuntimeInstances]:
+        """Objects of each image (as ``__call__``), in order: images of one size go through the graph together, up
+        to ``batch_size`` per run (one per run where the file's batch is fixed: ``batchable``)."""
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        per_run = batch_size if self.batchable else 1
+        prepared = [self.prepare(image) for image in images]
+        by_size: dict[tuple[int, int, int, int], list[int]] = {}
+        for i, (x, size) in enumerate(prepared):
+            by_size.setdefault((*size, *x.shape[-2:]), []).append(i)
+        results: list[RuntimeInstances | None] = [None] * len(images)
+        for key, members in by_size.items():
+            size = (key[0], key[1])
+            for start in range(0, len(members), per_run):
+                chunk = members[start : start + per_run]
+                batch = np.concatenate([prepared[i][0] for i in chunk])
+                for i, outputs in zip(chunk, self.split(self.run_graph(batch, size), len(chunk)), strict=True):
+                    results[i] = self.group(outputs, size)
+        return [found for found in results if found is not None]
 
     def group(self, outputs: dict[str, np.ndarray], size: tuple[int, int] | None = None) -> RuntimeInstances:
         """Instances from the graph's outputs: as they are for the detectors, grouped for the bottom-up models."""
