@@ -8,32 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tifffile
-from skimage.draw import disk
+from disc_slides import disc_slide
 from typer.testing import CliRunner
 
 from instseg.cli.main import app
 
 zarr = pytest.importorskip("zarr", reason="zarr (the 'slides' extra) is not installed")
-
-
-def disc_slide(height: int, width: int, count: int, seed: int) -> tuple[np.ndarray, int]:
-    """A grey uint8 image [H, W] of separated bright discs (radius 5-12 px) and how many were drawn (as
-    ``disc_slide`` of tests/inference/test_slides.py, which test modules cannot import by path)."""
-    rng = np.random.default_rng(seed)
-    image = np.zeros((height, width), dtype=np.uint8)
-    occupied = np.zeros((height, width), dtype=bool)
-    drawn = 0
-    for _ in range(count):
-        r = int(rng.integers(5, 13))
-        cy, cx = int(rng.integers(r, height - r)), int(rng.integers(r, width - r))
-        rr, cc = disk((cy, cx), r + 2, shape=occupied.shape)
-        if occupied[rr, cc].any():
-            continue
-        occupied[rr, cc] = True
-        rr, cc = disk((cy, cx), r, shape=occupied.shape)
-        image[rr, cc] = 255
-        drawn += 1
-    return image, drawn
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tifffile
 import torch
-from skimage.draw import disk
+from disc_slides import disc_slide
 from skimage.measure import label as connected_components
 
 from instseg.inference.slides import (
@@ -32,25 +32,6 @@ def blobs(image: np.ndarray) -> Instances:
     n = int(labels.max())
     masks = torch.from_numpy(labels[None] == np.arange(1, n + 1)[:, None, None])
     return Instances(labels.shape, masks=masks, scores=torch.linspace(1.0, 0.5, n))
-
-
-def disc_slide(height: int, width: int, count: int, seed: int) -> tuple[np.ndarray, int]:
-    """A grey uint8 image [H, W] of separated bright discs (radius 5-12 px) and how many were drawn."""
-    rng = np.random.default_rng(seed)
-    image = np.zeros((height, width), dtype=np.uint8)
-    occupied = np.zeros((height, width), dtype=bool)
-    drawn = 0
-    for _ in range(count):
-        r = int(rng.integers(5, 13))
-        cy, cx = int(rng.integers(r, height - r)), int(rng.integers(r, width - r))
-        rr, cc = disk((cy, cx), r + 2, shape=occupied.shape)
-        if occupied[rr, cc].any():
-            continue
-        occupied[rr, cc] = True
-        rr, cc = disk((cy, cx), r, shape=occupied.shape)
-        image[rr, cc] = 255
-        drawn += 1
-    return image, drawn
 
 
 class CountingArray:
