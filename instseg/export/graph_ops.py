@@ -75,14 +75,10 @@ def upsample(grid: Tensor, out_h: Tensor, out_w: Tensor, scale_y: Tensor, scale_
     return torch.matmul(torch.matmul(wy, grid), wx)
 
 
-def tight_boxes(masks: Tensor) -> Tensor:
-    """``xyxy`` boxes Tensor[N, 4] float32 of bool masks Tensor[N, H, W] (x1 = last column + 1; zeros when empty)."""
-    return occupancy_boxes(masks.any(dim=2), masks.any(dim=1))
-
-
 def occupancy_boxes(rows: Tensor, cols: Tensor) -> Tensor:
     """``xyxy`` boxes Tensor[N, 4] float32 from which rows Tensor[N, H] and columns Tensor[N, W] (bool) of each
-    mask hold a pixel (x1 = last column + 1; zeros when empty): ``tight_boxes`` without the [N, H, W] pass."""
+    mask hold a pixel (x1 = last column + 1; zeros when empty): the masks' tight boxes without a pass over
+    [N, H, W]."""
     ys = torch.arange(size_tensor(rows, 1), dtype=torch.float32)  # type: ignore[call-overload]  # a traced size when exporting
     xs = torch.arange(size_tensor(cols, 1), dtype=torch.float32)  # type: ignore[call-overload]  # a traced size when exporting
     big = torch.tensor(1e9)
@@ -111,23 +107,14 @@ def column_max(matrix: Tensor) -> Tensor:
 
 
 def window_factors(boxes: Tensor, height: Tensor, width: Tensor) -> tuple[Tensor, Tensor]:
-    """The rows Tensor[N, H, 1] and columns Tensor[N, 1, W] (float 0/1) of ``window_mask``: their product is the
-    window as floats, made in one broadcast multiplication."""
+    """The rows Tensor[N, H, 1] and columns Tensor[N, 1, W] (float 0/1) of the pixels ``floor(y0)..ceil(y1) - 1``
+    x ``floor(x0)..ceil(x1) - 1`` that each box Tensor[N, 4] overlaps (``threshold_upsampled_masks``' windows):
+    their product is the window, made in the broadcast multiplication that applies it."""
     ys = torch.arange(height, dtype=torch.float32)  # type: ignore[call-overload]  # a traced size when exporting
     xs = torch.arange(width, dtype=torch.float32)  # type: ignore[call-overload]  # a traced size when exporting
     in_y = (ys[None] >= boxes[:, 1:2].floor()) & (ys[None] < boxes[:, 3:4].ceil())
     in_x = (xs[None] >= boxes[:, 0:1].floor()) & (xs[None] < boxes[:, 2:3].ceil())
     return in_y.to(torch.float32)[:, :, None], in_x.to(torch.float32)[:, None, :]
-
-
-def window_mask(boxes: Tensor, height: Tensor, width: Tensor) -> Tensor:
-    """Bool Tensor[N, H, W]: the pixels ``floor(y0)..ceil(y1) - 1`` x ``floor(x0)..ceil(x1) - 1`` of each box
-    Tensor[N, 4] (the pixels a box overlaps, as ``threshold_upsampled_masks``' windows)."""
-    ys = torch.arange(height, dtype=torch.float32)  # type: ignore[call-overload]  # a traced size when exporting
-    xs = torch.arange(width, dtype=torch.float32)  # type: ignore[call-overload]  # a traced size when exporting
-    in_y = (ys[None] >= boxes[:, 1:2].floor()) & (ys[None] < boxes[:, 3:4].ceil())
-    in_x = (xs[None] >= boxes[:, 0:1].floor()) & (xs[None] < boxes[:, 2:3].ceil())
-    return in_y[:, :, None] & in_x[:, None, :]
 
 
 def topk_at_most(values: Tensor, k: int) -> Tensor:
