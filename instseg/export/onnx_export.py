@@ -10,15 +10,21 @@ from typing import Any
 
 import torch
 
+from instseg.export.blendmask_graph import BlendMaskGraph
+from instseg.export.condinst_graph import CondInstGraph
 from instseg.export.deform_symbolic import register_deform_conv
 from instseg.export.dense_graph import DenseGraph
 from instseg.export.graph_io import INPUT_NAMES, ExportGraph
 from instseg.export.mask_rcnn_graph import MaskRCNNGraph
+from instseg.export.polarmask_graph import PolarMaskGraph
 from instseg.export.solov2_graph import SOLOv2Graph
 from instseg.export.star_convex_graph import StarConvexGraph
 from instseg.export.yolact_graph import YolactGraph
+from instseg.methods.blendmask import BlendMask
+from instseg.methods.condinst import CondInst
 from instseg.methods.embedding import EmbeddingSegmenter
 from instseg.methods.mask_rcnn import MaskRCNN
+from instseg.methods.polarmask import PolarMask
 from instseg.methods.segmenter import InstanceSegmenter
 from instseg.methods.solov2 import SOLOv2
 from instseg.methods.spatial_embedding import SpatialEmbeddingSegmenter
@@ -47,6 +53,12 @@ def export_graph(model: InstanceSegmenter) -> ExportGraph:
         return SOLOv2Graph(model)
     if isinstance(model, MaskRCNN):
         return MaskRCNNGraph(model)
+    if isinstance(model, CondInst):
+        return CondInstGraph(model)
+    if isinstance(model, BlendMask):
+        return BlendMaskGraph(model)
+    if isinstance(model, PolarMask):
+        return PolarMaskGraph(model)
     if isinstance(model, StarConvexSegmenter):
         return StarConvexGraph(model)
     for cls, family in DENSE_FAMILIES:
@@ -127,7 +139,7 @@ def to_onnx(
     with torch.no_grad():
         ranks = [out.dim() for out in graph(image, original)]  # the exporter needs non-negative axes
     for name, rank in zip(graph.output_names, ranks, strict=True):
-        if graph.family == "detector":
+        if graph.family in ("detector", "polygons"):
             axes[name] = {0: "detections"}
             if name == "masks":
                 axes[name] |= {1: "original_height", 2: "original_width"}

@@ -1,8 +1,11 @@
 """One sub-package per method; importing this package registers every model builder."""
 
 from instseg.methods import (  # noqa: F401  (side effect: every builder registers itself)
+    blendmask,
+    condinst,
     embedding,
     mask_rcnn,
+    polarmask,
     solov2,
     spatial_embedding,
     star_convex,

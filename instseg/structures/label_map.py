@@ -53,11 +53,11 @@ def paint_masks(masks: Tensor) -> Tensor:
     n, h, w = masks.shape
     if n == 0:
         return torch.zeros((h, w), dtype=torch.int64, device=masks.device)
-    masks = masks.bool()
-    order = paint_order(masks.flatten(1).sum(1))
+    obj, ys, xs = masks.bool().nonzero(as_tuple=True)
+    # areas from the pixel list: a sum over the N x H x W bool stack costs more than the whole scatter
+    order = paint_order(torch.bincount(obj, minlength=n))
     rank = torch.empty(n, dtype=torch.int64, device=masks.device)
     rank[order] = torch.arange(1, n + 1, device=masks.device)  # painted last = highest rank = wins
-    obj, ys, xs = masks.nonzero(as_tuple=True)
     winner = torch.zeros(h * w, dtype=torch.int64, device=masks.device)
     winner.scatter_reduce_(0, ys * w + xs, rank[obj], "amax")  # [H * W] rank of the winning object, 0 = bg
     rank_to_id = torch.zeros(n + 1, dtype=torch.int64, device=masks.device)

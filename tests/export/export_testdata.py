@@ -36,6 +36,11 @@ def build(name: str) -> InstanceSegmenter:
             _scale(model.protonet.predict, 20.0)
         elif kind == "SOLOv2":
             post.score_threshold, post.update_threshold, post.mask_threshold = 0.01, 0.0, 0.45
+        elif kind in ("CondInst", "BlendMask", "PolarMask"):
+            post.selector.score_threshold = 0.005
+            if hasattr(post, "mask_threshold"):
+                post.mask_threshold = 0.45
+            model.head.cls.weight.mul_(50.0)  # type: ignore[operator]  # spread the prior-tied class scores
         elif kind == "MaskRCNN":
             model.roi_heads.score_thresh, model.mask_threshold = 0.0, 0.45
             _scale(model.roi_heads.mask_predictor.mask_fcn_logits, 20.0)

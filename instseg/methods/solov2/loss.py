@@ -10,6 +10,7 @@ from torch import Tensor, nn
 from torchvision.ops import sigmoid_focal_loss
 
 from instseg.ops.mask_downsampling import area_downsample_masks
+from instseg.ops.mask_losses import dice_loss
 from instseg.structures import Instances
 
 # the paper's instance-scale ranges (sqrt of box area, in pixels) for images resized to a short side of 800
@@ -114,13 +115,6 @@ def downsample_masks(masks: Tensor, padded_size: tuple[int, int], stride: int) -
     0.5: float 0/1 Tensor[N, H / stride, W / stride]."""
     size = (padded_size[0] // stride, padded_size[1] // stride)
     return (area_downsample_masks(masks, padded_size, size) >= 0.5).float()
-
-
-def dice_loss(logits: Tensor, targets: Tensor, eps: float = 1e-3) -> Tensor:
-    """Per-mask Dice loss ``1 - 2 sum(p t) / (sum p^2 + sum t^2)`` (Tensor[P]) of mask logits vs 0/1 targets."""
-    p = logits.sigmoid().flatten(1)
-    t = targets.flatten(1)
-    return 1.0 - 2.0 * (p * t).sum(1) / ((p * p).sum(1) + (t * t).sum(1) + eps)
 
 
 class SOLOv2Loss(nn.Module):

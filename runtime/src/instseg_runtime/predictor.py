@@ -18,8 +18,11 @@ import numpy as np
 from instseg_runtime.grouping import GROUPINGS
 from instseg_runtime.image import resize_image, resized_shape, to_rgb_uint8
 from instseg_runtime.instances import RuntimeInstances
+from instseg_runtime.polygon_detections import polygon_instances
 
 FORMAT_VERSION = "2"
+# families whose outputs are detections (one row per object, ``batch_index`` naming its image)
+DETECTION_FAMILIES = ("detector", "polygons")
 BACKENDS = ("onnxruntime", "openvino")
 
 
@@ -135,7 +138,7 @@ class OnnxPredictor:
     def split(self, outputs: dict[str, np.ndarray], count: int) -> list[dict[str, np.ndarray]]:
         """The outputs of a batch of ``count`` images, one dict per image: detections picked by their
         ``batch_index``, the bottom-up models' maps by their first dimension."""
-        if self.family != "detector":
+        if self.family not in DETECTION_FAMILIES:
             return [{name: value[i] for name, value in outputs.items()} for i in range(count)]
         index = outputs["batch_index"].reshape(-1)
         return [
@@ -173,7 +176,12 @@ class OnnxPredictor:
         return [found for found in results if found is not None]
 
     def group(self, outputs: dict[str, np.ndarray], size: tuple[int, int] | None = None) -> RuntimeInstances:
-        """Instances from the graph's outputs: as they are for the detectors, grouped for the bottom-up models."""
+        """Instances from the graph's outputs: as they are for the detectors, rasterised for the polygon
+        detectors, grouped for the bottom-up models."""
+        if self.family == "polygons":
+            if size is None:
+                raise ValueError(f"{self.path}: polygon detections need the image size to be rasterised")
+            return polygon_instances(outputs, size)
         if self.family == "detector":
             if size is None:
                 size = tuple(outputs["masks"].shape[-2:])  # type: ignore[assignment]
@@ -184,6 +192,8 @@ class OnnxPredictor:
                 outputs["scores"].astype(np.float32).reshape(-1),
                 outputs["masks"].astype(bool).reshape(-1, *size),
             )
+        if self.family not in GROUPINGS:
+            raise ValueError(f"{self.path}: unknown model family {self.family!r}; a newer instseg-runtime may read it")
         return GROUPINGS[self.family](outputs, self.grouping)
 
     predict = __call__
