@@ -9,6 +9,8 @@ from torch import Tensor, nn
 from torchvision.ops import FeaturePyramidNetwork
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 
+from instseg.backbones import Backbone, norm_layer
+
 
 class FPN(nn.Module):
     """Top-down pyramid with lateral connections over backbone maps.
@@ -53,3 +55,17 @@ class FPN(nn.Module):
         x = OrderedDict((name, features[name]) for name in self.in_names)
         out = self.fpn(x)  # keys: in_names (+ "pool")
         return OrderedDict(zip(self.feature_names, out.values(), strict=True))
+
+
+def fpn_from_stride_8(backbone: Backbone, out_channels: int, norm: str | None = None, top_pool: bool = False) -> FPN:
+    """``FPN`` over the stride 8, 16 and 32 maps of ``backbone`` (a ``Backbone``, whose first map has stride 4),
+    as the one-stage detectors use it (P3-P5, plus a max-pooled P6 with ``top_pool``), with ``norm`` ("gn", "bn"
+    or None) after its convs."""
+    return FPN(
+        backbone.feature_names[1:],
+        backbone.feature_channels[1:],
+        backbone.feature_strides[1:],
+        out_channels=out_channels,
+        top_pool=top_pool,
+        norm_layer=norm_layer(norm) if norm is not None else None,
+    )

@@ -11,14 +11,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from instseg.backbones import Backbone, norm_layer
+from instseg.backbones import Backbone
 from instseg.heads import FCOSHead
 from instseg.methods.blendmask.head import BasisModule
 from instseg.methods.blendmask.loss import BlendMaskLoss
 from instseg.methods.blendmask.model import BlendMask
 from instseg.methods.blendmask.postprocess import BlendMaskPostprocessor
 from instseg.methods.torchvision_backbone import build_on_torchvision_backbone
-from instseg.necks import FPN
+from instseg.necks import fpn_from_stride_8
 from instseg.ops.fcos import P3_P6_SIZE_RANGES
 from instseg.registry import register_model
 
@@ -68,14 +68,7 @@ def build_blendmask(
     as the paper), masks blended at ``resolution`` (R = 56 as the paper); ``size_ranges`` one per level."""
     if num_classes < 1:
         raise ValueError(f"num_classes must be >= 1, got {num_classes}")
-    neck = FPN(
-        backbone.feature_names[1:],
-        backbone.feature_channels[1:],
-        backbone.feature_strides[1:],
-        out_channels=fpn_channels,
-        top_pool=True,
-        norm_layer=norm_layer(fpn_norm) if fpn_norm is not None else None,
-    )
+    neck = fpn_from_stride_8(backbone, fpn_channels, fpn_norm, top_pool=True)
     if len(size_ranges) != len(neck.feature_strides):
         raise ValueError(f"size_ranges needs one entry per level P3-P6, got {len(size_ranges)}")
     basis_stride = neck.feature_strides[0] // 2  # the bottom module upsamples the finest level x2

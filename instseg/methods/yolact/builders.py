@@ -14,7 +14,7 @@ from typing import Any
 
 from torch import nn
 
-from instseg.backbones import Backbone, norm_layer
+from instseg.backbones import Backbone
 from instseg.methods.torchvision_backbone import build_on_torchvision_backbone
 from instseg.methods.yolact.anchors import DEFAULT_ANCHOR_SIZES, YOLACTPP_SCALES, AnchorGrid
 from instseg.methods.yolact.deform import make_backbone_deformable
@@ -22,7 +22,7 @@ from instseg.methods.yolact.head import ExtraLevels, MaskIoUNet, PredictionHead,
 from instseg.methods.yolact.loss import YolactLoss
 from instseg.methods.yolact.model import Yolact
 from instseg.methods.yolact.postprocess import YolactPostprocessor
-from instseg.necks import FPN
+from instseg.necks import fpn_from_stride_8
 from instseg.registry import register_model
 
 # crowded images of small objects (nuclei, cells): small anchors, many masks and detections; pass as **SMALL_OBJECTS
@@ -85,14 +85,7 @@ def build_yolact(
         raise ValueError(f"anchor_sizes needs one entry per level P3..P7, got {len(anchor_sizes)}")
     if deformable:
         make_backbone_deformable(backbone, deformable_stages, deformable_interval)
-    neck = FPN(
-        backbone.feature_names[1:],
-        backbone.feature_channels[1:],
-        backbone.feature_strides[1:],
-        out_channels=fpn_channels,
-        top_pool=False,
-        norm_layer=norm_layer(fpn_norm) if fpn_norm is not None else None,
-    )
+    neck = fpn_from_stride_8(backbone, fpn_channels, fpn_norm, top_pool=False)
     anchors = AnchorGrid(anchor_sizes, aspect_ratios, anchor_scales)
     head = PredictionHead(fpn_channels, num_classes, anchors.num_anchors, num_prototypes, head_channels, head_norm)
     return Yolact(
