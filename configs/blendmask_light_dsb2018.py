@@ -13,7 +13,9 @@ Choices:
     (``eval.max_dets=400``).
   - AdamW with warmup and gradient clipping, 1000 steps.
 
-Not trained yet: no figures.
+Measured once, cut to 500 steps (``--set train.max_iters=500 --set train.warmup_iters=50``: the 1000 did not fit
+the time left), 41 min on one CPU core with the other core busy: dsb2018 val (``--max-dets 1000``) segm/AP 0.376,
+AP50 0.671, AP75 0.387, F1@0.5 0.712, below YOLACT's 490-step figures (0.390, 0.673, F1 0.753).
 """
 
 import dataclasses

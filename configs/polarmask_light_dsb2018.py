@@ -7,6 +7,9 @@ of ``configs/yolact_light_dsb2018.py`` (short side 512, flips, 90-degree rotatio
 Choices: ``SMALL_OBJECTS`` (levels P3-P6 take objects up to 32, 64, 128 px and beyond; 2000 candidates and 400
 detections per image), 36 rays as the paper, BatchNorm in the backbone (folded for inference), GroupNorm in the
 head shared by the levels.
+
+Measured on one CPU core from scratch (the other core busy): the 1000 steps took 64 min; dsb2018 val
+(``instseg eval ... --max-dets 1000``, last checkpoint) segm/AP 0.434, AP50 0.763, AP75 0.453, F1@0.5 0.758.
 """
 
 import dataclasses
