@@ -155,7 +155,7 @@ class FCOSLoss(nn.Module):
     ) -> dict[str, Tensor]:
         cls_logits, ltrb, ctr_logits = outputs["class_logits"], outputs["box_ltrb"], outputs["centerness_logits"]
         class_targets = torch.zeros_like(cls_logits)
-        pred_boxes, gt_boxes, ctr_pred = [], [], []
+        pred_boxes, gt_boxes, ctr_pred, pos_points = [], [], [], []
         for i, (m, target) in enumerate(zip(matched, targets, strict=True)):
             pos = torch.nonzero(m >= 0).squeeze(1)
             if pos.numel() == 0:
@@ -164,6 +164,7 @@ class FCOSLoss(nn.Module):
             if int(labels.min()) < 0 or int(labels.max()) >= self.num_classes:
                 raise ValueError(f"heads/fcos.py: target {i} has labels outside 0..{self.num_classes - 1}")
             class_targets[i, pos, labels[m[pos]]] = 1.0
+            pos_points.append(points[pos])
             pred_boxes.append(decode_ltrb(points[pos], ltrb[i, pos]))
             gt_boxes.append(target.boxes.to(cls_logits.device)[m[pos]])
             ctr_pred.append(ctr_logits[i, pos])
@@ -172,8 +173,7 @@ class FCOSLoss(nn.Module):
         zero = 0.0 * (ltrb.sum() + ctr_logits.sum())
         if num_pos:
             pred, gt = torch.cat(pred_boxes), torch.cat(gt_boxes)
-            pos_points = torch.cat([points[torch.nonzero(m >= 0).squeeze(1)] for m in matched])
-            ctr_target = box_centerness(ltrb_targets(pos_points, gt))
+            ctr_target = box_centerness(ltrb_targets(torch.cat(pos_points), gt))
             giou = generalized_box_iou_loss(pred, gt, reduction="none")
             loss_box = (giou * ctr_target).sum() / ctr_target.sum().clamp(min=1e-6) + zero
             loss_ctr = F.binary_cross_entropy_with_logits(torch.cat(ctr_pred), ctr_target, reduction="mean") + zero

@@ -30,7 +30,7 @@ class PolarMask(InstanceSegmenter):
     ``forward(images, targets=None) -> dict`` (P points over the levels, K classes, n rays):
     ``class_logits`` Tensor[B, P, K], ``box_ltrb`` Tensor[B, P, 4], ``centerness_logits`` Tensor[B, P],
     ``rays`` Tensor[B, P, n] (input pixels), ``points`` Tensor[P, 2] ``(x, y)``, ``point_levels`` Tensor[P] int64,
-    ``point_strides`` Tensor[P], ``level_sizes`` Tensor[L, 2] int64 ``(H_l, W_l)``.
+    ``level_sizes`` Tensor[L, 2] int64 ``(H_l, W_l)``.
     """
 
     def __init__(
@@ -63,7 +63,6 @@ class PolarMask(InstanceSegmenter):
             **out,
             "points": points,
             "point_levels": point_levels,
-            "point_strides": strides,
             "level_sizes": level_sizes,
         }
 
