@@ -1,4 +1,5 @@
-"""Mask R-CNN in one graph: proposals, RoI heads (box NMS inside), mask paste at the original size, threshold."""
+"""Mask R-CNN and the other two-stage segmenters in one graph: proposals, RoI heads (box NMS inside), mask paste
+at the original size, threshold."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from torchvision.models.detection.image_list import ImageList
 
 from instseg.export.graph_io import ExportGraph
 from instseg.export.graph_ops import size_tensor
-from instseg.methods.mask_rcnn import MaskRCNN
+from instseg.methods.two_stage_segmenter import TwoStageSegmenter
 
 
 def paste_masks(probs: Tensor, boxes: Tensor, height: Tensor, width: Tensor) -> Tensor:
@@ -49,18 +50,18 @@ def paste_masks(probs: Tensor, boxes: Tensor, height: Tensor, width: Tensor) -> 
 
 
 class MaskRCNNGraph(ExportGraph):
-    """``forward(image, original_size) -> (boxes, scores, labels, masks)``: the sub-modules of ``MaskRCNN.forward``
-    in its order, with the image size passed on as a traced value (``forward`` casts it to ``int``, which a trace
-    would freeze), then ``MaskRCNN.postprocess``'s box scaling and mask paste."""
+    """``forward(image, original_size) -> (boxes, scores, labels, masks)``: the sub-modules of
+    ``TwoStageSegmenter.forward`` in its order, with the image size passed on as a traced value (``forward`` casts it
+    to ``int``, which a trace would freeze), then ``TwoStageSegmenter.postprocess``'s box scaling and mask paste."""
 
     family = "detector"
     batchable = False  # torchvision's RPN and RoI heads loop over the images in Python: a trace fixes their count
 
-    def __init__(self, model: MaskRCNN) -> None:
+    def __init__(self, model: TwoStageSegmenter) -> None:
         super().__init__(model)
 
     def forward(self, image: Tensor, original_size: Tensor) -> tuple[Tensor, ...]:
-        m: MaskRCNN = self.model  # type: ignore[assignment]
+        m: TwoStageSegmenter = self.model  # type: ignore[assignment]
         x = self.normalized(image)
         h, w = size_tensor(image, 2), size_tensor(image, 3)
         image_list = ImageList(x, [(h, w)])  # type: ignore[list-item]
@@ -70,9 +71,19 @@ class MaskRCNNGraph(ExportGraph):
         boxes, scores = detections[0]["boxes"], detections[0]["scores"]
         labels = detections[0]["labels"] - 1  # torchvision's 0 is the background
         probs = detections[0]["masks"][:, 0]  # [D, M, M]
-        oh, ow = original_size[0], original_size[1]
-        factor = torch.stack([ow / w, oh / h, ow / w, oh / h]).float()
-        limits = torch.stack([ow, oh, ow, oh]).float()
-        boxes = torch.minimum((boxes * factor).clamp(min=0.0), limits)
-        masks = paste_masks(probs, boxes, oh, ow) > m.mask_threshold
+        boxes, masks = pasted_detections(boxes, probs, (h, w), original_size, m.mask_threshold)
         return boxes, scores, labels, masks, torch.zeros_like(labels)
+
+
+def pasted_detections(
+    boxes: Tensor, probs: Tensor, size: tuple[Tensor, Tensor], original_size: Tensor, threshold: float
+) -> tuple[Tensor, Tensor]:
+    """``paste_region_masks`` in traced form for one image: boxes Tensor[D, 4] of the ``(h, w)`` resized image
+    scaled to ``original_size`` and clipped, RoI mask probabilities Tensor[D, M, M] pasted there and thresholded
+    (bool Tensor[D, H, W])."""
+    h, w = size
+    oh, ow = original_size[0], original_size[1]
+    factor = torch.stack([ow / w, oh / h, ow / w, oh / h]).float()
+    limits = torch.stack([ow, oh, ow, oh]).float()
+    boxes = torch.minimum((boxes * factor).clamp(min=0.0), limits)
+    return boxes, paste_masks(probs, boxes, oh, ow) > threshold

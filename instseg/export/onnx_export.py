@@ -11,6 +11,7 @@ from typing import Any
 import torch
 
 from instseg.export.blendmask_graph import BlendMaskGraph
+from instseg.export.centermask_graph import CenterMaskGraph
 from instseg.export.condinst_graph import CondInstGraph
 from instseg.export.deform_symbolic import register_deform_conv
 from instseg.export.dense_graph import DenseGraph
@@ -21,14 +22,15 @@ from instseg.export.solov2_graph import SOLOv2Graph
 from instseg.export.star_convex_graph import StarConvexGraph
 from instseg.export.yolact_graph import YolactGraph
 from instseg.methods.blendmask import BlendMask
+from instseg.methods.centermask import CenterMask
 from instseg.methods.condinst import CondInst
 from instseg.methods.embedding import EmbeddingSegmenter
-from instseg.methods.mask_rcnn import MaskRCNN
 from instseg.methods.polarmask import PolarMask
 from instseg.methods.segmenter import InstanceSegmenter
 from instseg.methods.solov2 import SOLOv2
 from instseg.methods.spatial_embedding import SpatialEmbeddingSegmenter
 from instseg.methods.star_convex import StarConvexSegmenter
+from instseg.methods.two_stage_segmenter import TwoStageSegmenter
 from instseg.methods.watershed import WatershedSegmenter
 from instseg.methods.yolact import Yolact
 from instseg.ops.resize import resized_shape
@@ -51,8 +53,10 @@ def export_graph(model: InstanceSegmenter) -> ExportGraph:
         return YolactGraph(model)
     if isinstance(model, SOLOv2):
         return SOLOv2Graph(model)
-    if isinstance(model, MaskRCNN):
+    if isinstance(model, TwoStageSegmenter):
         return MaskRCNNGraph(model)
+    if isinstance(model, CenterMask):
+        return CenterMaskGraph(model)
     if isinstance(model, CondInst):
         return CondInstGraph(model)
     if isinstance(model, BlendMask):

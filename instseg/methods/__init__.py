@@ -2,9 +2,13 @@
 
 from instseg.methods import (  # noqa: F401  (side effect: every builder registers itself)
     blendmask,
+    cascade_mask_rcnn,
+    centermask,
     condinst,
     embedding,
+    htc,
     mask_rcnn,
+    panet,
     polarmask,
     solov2,
     spatial_embedding,

@@ -36,6 +36,7 @@ class FPN(nn.Module):
         if not len(in_names) == len(in_channels) == len(in_strides) > 0:
             raise ValueError("in_names, in_channels and in_strides must be non-empty and of one length")
         self.in_names = list(in_names)
+        self.top_pool = top_pool
         self.out_channels = out_channels
         self.fpn = FeaturePyramidNetwork(
             list(in_channels),

@@ -41,10 +41,37 @@ def build(name: str) -> InstanceSegmenter:
             if hasattr(post, "mask_threshold"):
                 post.mask_threshold = 0.45
             model.head.cls.weight.mul_(50.0)  # type: ignore[operator]  # spread the prior-tied class scores
+        elif kind == "CenterMask":
+            model.selector.score_threshold, model.mask_threshold = 0.005, 0.45
+            model.head.cls.weight.mul_(50.0)  # type: ignore[operator]
+            _scale(model.mask_head.logits, 20.0)
         elif kind == "MaskRCNN":
             model.roi_heads.score_thresh, model.mask_threshold = 0.0, 0.45
             _scale(model.roi_heads.mask_predictor.mask_fcn_logits, 20.0)
+        elif kind == "CascadeMaskRCNN":
+            model.roi_heads.score_thresh, model.mask_threshold = 0.0, 0.45
+            _scale(model.roi_heads.mask_predictor.mask_fcn_logits, 20.0)
+            _spread_stage_scores(model)
+        elif kind == "PANet":
+            model.roi_heads.score_thresh, model.mask_threshold = 0.0, 0.45
+            _scale(model.roi_heads.mask_head.logits, 20.0)
+            _scale(model.roi_heads.mask_head.fc, 20.0)
+        elif kind == "HybridTaskCascade":
+            model.roi_heads.score_thresh, model.mask_threshold = 0.0, 0.45
+            for head in model.roi_heads.mask_head:
+                _scale(head.logits, 20.0)
+            _spread_stage_scores(model)
     return model
+
+
+def _spread_stage_scores(model: torch.nn.Module) -> None:
+    """Random deep box heads can end in all-zero (ReLU-dead) features: every class then scores exactly 1 / (K + 1),
+    and NMS and the top-k may keep any of the tied regions. Distinct classifier biases and larger weights break
+    the ties as a trained model's scores would."""
+    g = torch.Generator().manual_seed(0)
+    for stage in model.roi_heads.stages:  # type: ignore[union-attr]
+        _scale(stage.cls_score, 20.0)
+        stage.cls_score.bias.add_(torch.randn(stage.cls_score.bias.shape, generator=g))
 
 
 def _scale(conv: torch.nn.Module, factor: float) -> None:
@@ -153,5 +180,11 @@ def assert_same_instances(
     taken = np.zeros(len(ref), bool)
     for i in np.argsort(ok.sum(1)):  # the instances with fewest candidates first
         candidates = np.flatnonzero(ok[i] & ~taken)
-        assert candidates.size, f"{what}: PyTorch instance {i} has no matching ONNX instance"
+        if not candidates.size:
+            best = int(np.argmax(iou[i]))
+            raise AssertionError(
+                f"{what}: PyTorch instance {i} has no matching ONNX instance (closest by mask: IoU {iou[i, best]:.3f}, "
+                f"label {ref.labels[i]} / {labels[best]}, score {float(ref.scores[i]):.5f} / {scores[best]:.5f}, "  # type: ignore[index]
+                f"box gap {np.abs(ref.boxes.numpy()[i] - boxes[best]).max():.2f} px)"
+            )
         taken[candidates[np.argmax(iou[i, candidates])]] = True

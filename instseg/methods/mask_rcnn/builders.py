@@ -12,8 +12,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from instseg.backbones import Backbone, backbone_choices, build_backbone, norm_layer
+from instseg.heads.rpn import build_pyramid_rpn
 from instseg.methods.mask_rcnn import weights as mask_rcnn_weights
-from instseg.methods.mask_rcnn.head import build_roi_heads, build_rpn
+from instseg.methods.mask_rcnn.head import build_roi_heads
 from instseg.methods.mask_rcnn.model import MaskRCNN
 from instseg.methods.torchvision_backbone import keyword_defaults
 from instseg.necks import FPN
@@ -81,23 +82,21 @@ def build_mask_rcnn(
         top_pool=True,
         norm_layer=norm_layer(fpn_norm) if fpn_norm is not None else None,
     )
-    sizes = list(anchor_sizes) if anchor_sizes is not None else [8 * s for s in neck.feature_strides]
-    if len(sizes) != len(neck.feature_names):
-        raise ValueError(
-            f"anchor_sizes needs one entry per pyramid level ({len(neck.feature_names)}: "
-            f"strides {neck.feature_strides}), got {len(sizes)}"
-        )
-    rpn = build_rpn(
+    rpn = build_pyramid_rpn(
+        neck.feature_names,
+        neck.feature_strides,
         fpn_channels,
-        sizes,
-        aspect_ratios,
-        pre_nms_top_n=(rpn_pre_nms_top_n_train, rpn_pre_nms_top_n_test),
-        post_nms_top_n=(rpn_post_nms_top_n_train, rpn_post_nms_top_n_test),
-        nms_thresh=rpn_nms_thresh,
-        fg_iou_thresh=rpn_fg_iou_thresh,
-        bg_iou_thresh=rpn_bg_iou_thresh,
-        batch_size_per_image=rpn_batch_size_per_image,
-        positive_fraction=rpn_positive_fraction,
+        anchor_sizes=anchor_sizes,
+        aspect_ratios=aspect_ratios,
+        rpn_pre_nms_top_n_train=rpn_pre_nms_top_n_train,
+        rpn_pre_nms_top_n_test=rpn_pre_nms_top_n_test,
+        rpn_post_nms_top_n_train=rpn_post_nms_top_n_train,
+        rpn_post_nms_top_n_test=rpn_post_nms_top_n_test,
+        rpn_nms_thresh=rpn_nms_thresh,
+        rpn_fg_iou_thresh=rpn_fg_iou_thresh,
+        rpn_bg_iou_thresh=rpn_bg_iou_thresh,
+        rpn_batch_size_per_image=rpn_batch_size_per_image,
+        rpn_positive_fraction=rpn_positive_fraction,
     )
     roi_heads = build_roi_heads(
         fpn_channels,

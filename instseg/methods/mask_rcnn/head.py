@@ -1,48 +1,13 @@
-"""Mask R-CNN's two stages built from torchvision's detection parts: the RPN and the box + mask RoI heads."""
+"""Mask R-CNN's RoI heads built from torchvision's detection parts: the box head, then the mask head."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
 from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredictor
 from torchvision.models.detection.roi_heads import RoIHeads
-from torchvision.models.detection.rpn import RegionProposalNetwork, RPNHead
 from torchvision.ops import MultiScaleRoIAlign
-
-
-def build_rpn(
-    in_channels: int,
-    anchor_sizes: Sequence[int | Sequence[int]],
-    aspect_ratios: Sequence[float] = (0.5, 1.0, 2.0),
-    pre_nms_top_n: tuple[int, int] = (2000, 1000),
-    post_nms_top_n: tuple[int, int] = (2000, 1000),
-    nms_thresh: float = 0.7,
-    fg_iou_thresh: float = 0.7,
-    bg_iou_thresh: float = 0.3,
-    batch_size_per_image: int = 256,
-    positive_fraction: float = 0.5,
-    score_thresh: float = 0.0,
-) -> RegionProposalNetwork:
-    """Region proposal network over every pyramid level; ``anchor_sizes`` has one entry (a size or a tuple of
-    sizes) per level, finest first. ``pre_nms_top_n``/``post_nms_top_n`` are ``(training, testing)`` and are per
-    level / per image as in torchvision."""
-    sizes = tuple((int(s),) if isinstance(s, int) else tuple(int(v) for v in s) for s in anchor_sizes)
-    anchors = AnchorGenerator(sizes=sizes, aspect_ratios=(tuple(float(a) for a in aspect_ratios),) * len(sizes))
-    head = RPNHead(in_channels, anchors.num_anchors_per_location()[0])
-    return RegionProposalNetwork(
-        anchors,
-        head,
-        fg_iou_thresh=fg_iou_thresh,
-        bg_iou_thresh=bg_iou_thresh,
-        batch_size_per_image=batch_size_per_image,
-        positive_fraction=positive_fraction,
-        pre_nms_top_n={"training": pre_nms_top_n[0], "testing": pre_nms_top_n[1]},
-        post_nms_top_n={"training": post_nms_top_n[0], "testing": post_nms_top_n[1]},
-        nms_thresh=nms_thresh,
-        score_thresh=score_thresh,
-    )
 
 
 def build_roi_heads(

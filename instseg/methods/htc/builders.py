@@ -1,0 +1,135 @@
+"""Registered Hybrid Task Cascade builders: ``htc_resnet18_fpn`` (from scratch on small data sets) and
+``htc_resnet50_fpn``.
+
+Every builder takes ``num_classes``, ``min_size``, ``max_size``, ``pretrained_backbone`` (ImageNet weights fetched
+by torchvision) and ``norm`` / ``trainable_layers`` for the backbone, and passes the other keyword arguments to
+``build_htc`` (the ``rpn_*``/``anchor_sizes`` ones on to ``build_pyramid_rpn``), under Mask R-CNN's names, so a
+Mask R-CNN recipe carries over.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from torchvision.ops import MultiScaleRoIAlign
+
+from instseg.backbones import Backbone
+from instseg.heads.cascade import STAGE_BOX_WEIGHTS, STAGE_IOUS, STAGE_LOSS_WEIGHTS, build_cascade_stages
+from instseg.heads.rpn import build_pyramid_rpn
+from instseg.methods.htc.head import FlowMaskHead, SemanticBranch
+from instseg.methods.htc.model import HybridTaskCascade
+from instseg.methods.htc.roi_heads import SEMANTIC_LOSS_WEIGHT, HybridTaskCascadeRoIHeads
+from instseg.methods.torchvision_backbone import build_on_torchvision_backbone, keyword_defaults
+from instseg.methods.two_stage_segmenter import pyramid_and_rpn
+from instseg.registry import register_model
+
+
+def build_htc(
+    backbone: Backbone,
+    num_classes: int,
+    min_size: int | None = 800,
+    max_size: int | None = 1333,
+    *,
+    fpn_channels: int = 256,
+    fpn_norm: str | None = None,
+    stage_ious: Sequence[float] = STAGE_IOUS,
+    stage_box_weights: Sequence[Sequence[float]] = STAGE_BOX_WEIGHTS,
+    stage_loss_weights: Sequence[float] = STAGE_LOSS_WEIGHTS,
+    box_roi_size: int = 7,
+    box_head_dim: int = 1024,
+    box_score_thresh: float = 0.05,
+    box_nms_thresh: float = 0.5,
+    box_detections_per_img: int = 100,
+    box_batch_size_per_image: int = 512,
+    box_positive_fraction: float = 0.25,
+    mask_roi_size: int = 14,
+    mask_head_channels: int = 256,
+    mask_head_convs: int = 4,
+    semantic_channels: int = 256,
+    semantic_convs: int = 4,
+    semantic_loss_weight: float = SEMANTIC_LOSS_WEIGHT,
+    mask_threshold: float = 0.5,
+    loss_weights: Mapping[str, float] | None = None,
+    **rpn_options: Any,
+) -> HybridTaskCascade:
+    """Assemble HTC on ``backbone``: FPN (+ max-pooled top level), RPN, one box stage and one mask head per entry of
+    ``stage_ious`` (the paper's three by default), and a semantic branch fused at the FPN's second level
+    (stride 8 for a stride-4 backbone) from all RoI levels."""
+    if num_classes < 1:
+        raise ValueError(f"num_classes must be >= 1, got {num_classes}")
+    neck, rpn = pyramid_and_rpn(backbone, fpn_channels, fpn_norm, rpn_options)
+    names = neck.feature_names[:-1]  # regions are pooled from the FPN levels, not from the max-pooled top
+    stages = build_cascade_stages(
+        fpn_channels, box_roi_size, box_head_dim, num_classes, stage_ious, stage_box_weights, stage_loss_weights
+    )
+    mask_heads = [
+        FlowMaskHead(fpn_channels, num_classes, mask_head_channels, mask_head_convs, with_flow=t > 0)
+        for t in range(len(stages))
+    ]
+    fuse_level = 1 if len(names) > 1 else 0
+    roi_heads = HybridTaskCascadeRoIHeads(
+        MultiScaleRoIAlign(featmap_names=names, output_size=box_roi_size, sampling_ratio=2),
+        stages,
+        MultiScaleRoIAlign(featmap_names=names, output_size=mask_roi_size, sampling_ratio=2),
+        mask_heads,
+        SemanticBranch(fpn_channels, len(names), num_classes, semantic_channels, semantic_convs, fuse_level),
+        semantic_level_names=names,
+        semantic_stride=neck.feature_strides[fuse_level],
+        semantic_loss_weight=semantic_loss_weight,
+        batch_size_per_image=box_batch_size_per_image,
+        positive_fraction=box_positive_fraction,
+        score_thresh=box_score_thresh,
+        nms_thresh=box_nms_thresh,
+        detections_per_img=box_detections_per_img,
+    )
+    return HybridTaskCascade(
+        backbone,
+        neck,
+        rpn,
+        roi_heads,
+        num_classes,
+        min_size=min_size,
+        max_size=max_size,
+        mask_threshold=mask_threshold,
+        loss_weights=loss_weights,
+    )
+
+
+def _build(
+    backbone_name: str, num_classes: int, min_size: int | None, max_size: int | None, *args: Any
+) -> HybridTaskCascade:
+    pretrained, norm, trainable_layers, options = args
+    model = build_on_torchvision_backbone(
+        build_htc, backbone_name, num_classes, min_size, max_size, pretrained, norm, trainable_layers, options
+    )
+    model.rebuild_kwargs = {**keyword_defaults(build_pyramid_rpn), **model.rebuild_kwargs}
+    return model
+
+
+@register_model
+def htc_resnet18_fpn(
+    num_classes: int = 80,
+    min_size: int | None = 800,
+    max_size: int | None = 1333,
+    pretrained_backbone: bool = False,
+    norm: str | None = None,
+    trainable_layers: int | None = None,
+    **options: Any,
+) -> HybridTaskCascade:
+    """Hybrid Task Cascade, ResNet-18-FPN: a light model that trains from scratch on small data sets."""
+    return _build("resnet18", num_classes, min_size, max_size, pretrained_backbone, norm, trainable_layers, options)
+
+
+@register_model
+def htc_resnet50_fpn(
+    num_classes: int = 80,
+    min_size: int | None = 800,
+    max_size: int | None = 1333,
+    pretrained_backbone: bool = False,
+    norm: str | None = None,
+    trainable_layers: int | None = None,
+    **options: Any,
+) -> HybridTaskCascade:
+    """Hybrid Task Cascade, ResNet-50-FPN (the paper's backbone)."""
+    return _build("resnet50", num_classes, min_size, max_size, pretrained_backbone, norm, trainable_layers, options)
