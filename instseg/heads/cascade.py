@@ -9,6 +9,7 @@ Shared by Cascade Mask R-CNN and the Hybrid Task Cascade. Built on torchvision's
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -113,7 +114,6 @@ class CascadeRoIHeads(nn.Module):
             raise ValueError("a cascade needs at least one stage")
         self.box_roi_pool = box_roi_pool
         self.stages = nn.ModuleList(stages)
-        self.stage_list: list[CascadeStage] = list(stages)  # the same modules, typed (a ModuleList yields Module)
         self.mask_roi_pool = mask_roi_pool
         self.mask_head = mask_head
         self.mask_predictor = mask_predictor
@@ -121,6 +121,11 @@ class CascadeRoIHeads(nn.Module):
         self.score_thresh = score_thresh
         self.nms_thresh = nms_thresh
         self.detections_per_img = detections_per_img
+
+    @property
+    def stage_list(self) -> list[CascadeStage]:
+        """``stages`` typed (iterating a ``ModuleList`` yields ``Module``)."""
+        return cast(list[CascadeStage], list(self.stages))
 
     def forward(
         self,
@@ -186,7 +191,7 @@ class CascadeRoIHeads(nn.Module):
     ) -> list[Tensor]:
         """The regions moved by the stage's deltas and clipped to their images: the next stage's regions."""
         boxes = stage.box_coder.decode(deltas.detach(), rois).reshape(-1, 4)  # [R, 4]
-        return [clip_boxes_to_image(b, shape) for b, shape in zip(_split(boxes, rois), image_shapes, strict=True)]
+        return [clip_boxes_to_image(b, shape) for b, shape in zip(split_like(boxes, rois), image_shapes, strict=True)]
 
     def losses(
         self,
@@ -241,7 +246,7 @@ class CascadeRoIHeads(nn.Module):
         ``detections_per_img`` best (torchvision's ``postprocess_detections`` on class-agnostic boxes)."""
         out = []
         num_classes = probs.shape[1] - 1
-        for p, b in zip(_split(probs, boxes), boxes, strict=True):
+        for p, b in zip(split_like(probs, boxes), boxes, strict=True):
             scores = p[:, 1:].reshape(-1)  # [R * K], region-major
             labels = torch.arange(1, num_classes + 1, device=p.device).view(1, -1).expand_as(p[:, 1:]).reshape(-1)
             regions = b[:, None].expand(-1, num_classes, 4).reshape(-1, 4)
@@ -254,7 +259,7 @@ class CascadeRoIHeads(nn.Module):
         return out
 
 
-def _split(x: Tensor, like: list[Tensor]) -> list[Tensor]:
+def split_like(x: Tensor, like: list[Tensor]) -> list[Tensor]:
     """``x`` cut into the lengths of ``like``; kept whole for one image, so that an export trace keeps the region
     count dynamic instead of freezing it as a split size."""
     return [x] if len(like) == 1 else list(x.split([len(r) for r in like]))

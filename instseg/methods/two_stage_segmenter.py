@@ -3,8 +3,8 @@ descendants (PANet, Cascade Mask R-CNN, HTC) share, so training, evaluation and 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 import torch
 from torch import Tensor, nn
@@ -15,6 +15,7 @@ from torchvision.models.detection.rpn import RegionProposalNetwork
 from instseg.backbones import Backbone, norm_layer
 from instseg.heads.rpn import build_pyramid_rpn
 from instseg.methods.segmenter import IMAGENET_MEAN, IMAGENET_STD, InstanceSegmenter
+from instseg.methods.torchvision_backbone import build_on_torchvision_backbone, keyword_defaults
 from instseg.necks import FPN
 from instseg.ops.boxes import clip_boxes, scale_boxes
 from instseg.structures import ImageBatch, Instances
@@ -22,6 +23,8 @@ from instseg.structures import ImageBatch, Instances
 # masks are pasted this many at a time: a full-image float mask per detection for 500 detections on a large
 # image would otherwise take gigabytes before thresholding
 _PASTE_CHUNK = 64
+
+Model = TypeVar("Model", bound=InstanceSegmenter)
 
 
 class TwoStageSegmenter(InstanceSegmenter):
@@ -122,15 +125,39 @@ class TwoStageSegmenter(InstanceSegmenter):
     def loss(self, outputs: dict[str, Tensor], targets: list[Instances]) -> dict[str, Tensor]:
         """The weighted ``loss_*`` scalars computed inside ``forward`` (torchvision's heads need the proposals'
         matching, so the losses cannot be recomputed from the outputs alone); ``targets`` is unused."""
-        losses = {k: v * self.loss_weights.get(k, 1.0) for k, v in outputs.items() if k.startswith("loss_")}
-        if not losses:
-            raise ValueError("no losses in the outputs; call forward in training mode with targets")
-        return losses
+        return weighted_losses(outputs, self.loss_weights)
 
     # -- step 3 -----------------------------------------------------------------------------------
     def postprocess(self, outputs: dict[str, Tensor], images: ImageBatch) -> list[Instances]:
         """One ``Instances`` per image at ``images.original_sizes`` (``paste_region_masks``)."""
         return paste_region_masks(outputs, images, self.mask_threshold)
+
+
+def weighted_losses(outputs: Mapping[str, Tensor], weights: Mapping[str, float]) -> dict[str, Tensor]:
+    """The ``loss_*`` entries of ``outputs`` times their ``weights`` (1 when absent): the ``loss`` step of models
+    that compute their losses inside ``forward`` (their region matching needs the targets and the outputs together)."""
+    losses = {k: v * weights.get(k, 1.0) for k, v in outputs.items() if k.startswith("loss_")}
+    if not losses:
+        raise ValueError("no losses in the outputs; call forward in training mode with targets")
+    return losses
+
+
+def build_on_torchvision_backbone_with_rpn(
+    assemble: Callable[..., Model],
+    backbone_name: str,
+    num_classes: int,
+    min_size: int | None,
+    max_size: int | None,
+    *args: Any,
+) -> Model:
+    """``build_on_torchvision_backbone`` (``args``: pretrained, norm, trainable layers, options) for an ``assemble``
+    that passes ``**rpn_options`` on to ``build_pyramid_rpn``, whose defaults then go into ``rebuild_kwargs`` too."""
+    pretrained, norm, trainable_layers, options = args
+    model = build_on_torchvision_backbone(
+        assemble, backbone_name, num_classes, min_size, max_size, pretrained, norm, trainable_layers, options
+    )
+    model.rebuild_kwargs = {**keyword_defaults(build_pyramid_rpn), **model.rebuild_kwargs}
+    return model
 
 
 def pyramid_and_rpn(

@@ -23,10 +23,8 @@ from instseg.heads.cascade import (
     CascadeRoIHeads,
     build_cascade_stages,
 )
-from instseg.heads.rpn import build_pyramid_rpn
 from instseg.methods.cascade_mask_rcnn.model import CascadeMaskRCNN
-from instseg.methods.torchvision_backbone import build_on_torchvision_backbone, keyword_defaults
-from instseg.methods.two_stage_segmenter import pyramid_and_rpn
+from instseg.methods.two_stage_segmenter import build_on_torchvision_backbone_with_rpn, pyramid_and_rpn
 from instseg.registry import register_model
 
 
@@ -93,20 +91,9 @@ def build_cascade_mask_rcnn(
 def _build(
     backbone_name: str, num_classes: int, min_size: int | None, max_size: int | None, *args: Any
 ) -> CascadeMaskRCNN:
-    pretrained, norm, trainable_layers, options = args
-    model = build_on_torchvision_backbone(
-        build_cascade_mask_rcnn,
-        backbone_name,
-        num_classes,
-        min_size,
-        max_size,
-        pretrained,
-        norm,
-        trainable_layers,
-        options,
+    return build_on_torchvision_backbone_with_rpn(
+        build_cascade_mask_rcnn, backbone_name, num_classes, min_size, max_size, *args
     )
-    model.rebuild_kwargs = {**keyword_defaults(build_pyramid_rpn), **model.rebuild_kwargs}
-    return model
 
 
 @register_model

@@ -16,7 +16,7 @@ from instseg.heads import FCOSHead, FCOSLoss, FCOSSelector
 from instseg.methods.centermask.head import SpatialAttentionMaskHead
 from instseg.methods.centermask.regions import training_regions
 from instseg.methods.segmenter import IMAGENET_MEAN, IMAGENET_STD, InstanceSegmenter
-from instseg.methods.two_stage_segmenter import paste_region_masks
+from instseg.methods.two_stage_segmenter import paste_region_masks, weighted_losses
 from instseg.necks import FPN
 from instseg.ops.fcos import level_points
 from instseg.structures import ImageBatch, Instances
@@ -146,10 +146,7 @@ class CenterMask(InstanceSegmenter):
     def loss(self, outputs: dict[str, Tensor], targets: list[Instances]) -> dict[str, Tensor]:
         """The weighted ``loss_*`` scalars computed inside ``forward`` (the mask head's regions come from the
         detector's outputs and the targets together); ``targets`` is unused."""
-        losses = {k: v * self.loss_weights.get(k, 1.0) for k, v in outputs.items() if k.startswith("loss_")}
-        if not losses:
-            raise ValueError("no losses in the outputs; call forward in training mode with targets")
-        return losses
+        return weighted_losses(outputs, self.loss_weights)
 
     def postprocess(self, outputs: dict[str, Tensor], images: ImageBatch) -> list[Instances]:
         """One ``Instances`` per image at ``images.original_sizes`` (``paste_region_masks``)."""

@@ -16,12 +16,10 @@ from torchvision.ops import MultiScaleRoIAlign
 
 from instseg.backbones import Backbone
 from instseg.heads.cascade import STAGE_BOX_WEIGHTS, STAGE_IOUS, STAGE_LOSS_WEIGHTS, build_cascade_stages
-from instseg.heads.rpn import build_pyramid_rpn
 from instseg.methods.htc.head import FlowMaskHead, SemanticBranch
 from instseg.methods.htc.model import HybridTaskCascade
 from instseg.methods.htc.roi_heads import SEMANTIC_LOSS_WEIGHT, HybridTaskCascadeRoIHeads
-from instseg.methods.torchvision_backbone import build_on_torchvision_backbone, keyword_defaults
-from instseg.methods.two_stage_segmenter import pyramid_and_rpn
+from instseg.methods.two_stage_segmenter import build_on_torchvision_backbone_with_rpn, pyramid_and_rpn
 from instseg.registry import register_model
 
 
@@ -99,12 +97,7 @@ def build_htc(
 def _build(
     backbone_name: str, num_classes: int, min_size: int | None, max_size: int | None, *args: Any
 ) -> HybridTaskCascade:
-    pretrained, norm, trainable_layers, options = args
-    model = build_on_torchvision_backbone(
-        build_htc, backbone_name, num_classes, min_size, max_size, pretrained, norm, trainable_layers, options
-    )
-    model.rebuild_kwargs = {**keyword_defaults(build_pyramid_rpn), **model.rebuild_kwargs}
-    return model
+    return build_on_torchvision_backbone_with_rpn(build_htc, backbone_name, num_classes, min_size, max_size, *args)
 
 
 @register_model

@@ -11,7 +11,7 @@ from torch import Tensor, nn
 from torchvision.models.detection.roi_heads import maskrcnn_loss
 from torchvision.ops import roi_align
 
-from instseg.heads.cascade import CascadeRoIHeads, CascadeStage
+from instseg.heads.cascade import CascadeRoIHeads, CascadeStage, split_like
 from instseg.methods.htc.head import FlowMaskHead, SemanticBranch
 
 # the paper weights the semantic segmentation loss by 0.2 against the cascade's box and mask losses
@@ -145,14 +145,9 @@ class HybridTaskCascadeRoIHeads(CascadeRoIHeads):
         size = stage_logits[0].shape[-1]
         index = labels[:, None, None, None].expand(-1, 1, size, size)
         mask = torch.stack([lg.gather(1, index).sigmoid() for lg in stage_logits]).mean(0)  # [D, 1, M, M]
-        for detection, m in zip(detections, _split_like(mask, boxes), strict=True):
+        for detection, m in zip(detections, split_like(mask, boxes), strict=True):
             detection["masks"] = m
         return detections
-
-
-def _split_like(x: Tensor, like: list[Tensor]) -> list[Tensor]:
-    """``x`` cut into the lengths of ``like`` (kept whole for one image, so an export trace keeps its length)."""
-    return [x] if len(like) == 1 else list(x.split([len(r) for r in like]))
 
 
 def semantic_loss(logits: Tensor, targets: list[dict[str, Tensor]], stride: int) -> Tensor:

@@ -11,13 +11,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from instseg.backbones import Backbone, backbone_choices, build_backbone, norm_layer
-from instseg.heads.rpn import build_pyramid_rpn
+from instseg.backbones import Backbone, backbone_choices, build_backbone
 from instseg.methods.mask_rcnn import weights as mask_rcnn_weights
 from instseg.methods.mask_rcnn.head import build_roi_heads
 from instseg.methods.mask_rcnn.model import MaskRCNN
 from instseg.methods.torchvision_backbone import keyword_defaults
-from instseg.necks import FPN
+from instseg.methods.two_stage_segmenter import pyramid_and_rpn
 from instseg.registry import register_model
 
 # settings for crowded images (nuclei, cells: up to ~500 small objects per image); pass as **CROWDED
@@ -74,30 +73,20 @@ def build_mask_rcnn(
     """
     if num_classes < 1:
         raise ValueError(f"num_classes must be >= 1, got {num_classes}")
-    neck = FPN(
-        backbone.feature_names,
-        backbone.feature_channels,
-        backbone.feature_strides,
-        out_channels=fpn_channels,
-        top_pool=True,
-        norm_layer=norm_layer(fpn_norm) if fpn_norm is not None else None,
-    )
-    rpn = build_pyramid_rpn(
-        neck.feature_names,
-        neck.feature_strides,
-        fpn_channels,
-        anchor_sizes=anchor_sizes,
-        aspect_ratios=aspect_ratios,
-        rpn_pre_nms_top_n_train=rpn_pre_nms_top_n_train,
-        rpn_pre_nms_top_n_test=rpn_pre_nms_top_n_test,
-        rpn_post_nms_top_n_train=rpn_post_nms_top_n_train,
-        rpn_post_nms_top_n_test=rpn_post_nms_top_n_test,
-        rpn_nms_thresh=rpn_nms_thresh,
-        rpn_fg_iou_thresh=rpn_fg_iou_thresh,
-        rpn_bg_iou_thresh=rpn_bg_iou_thresh,
-        rpn_batch_size_per_image=rpn_batch_size_per_image,
-        rpn_positive_fraction=rpn_positive_fraction,
-    )
+    rpn_options = {
+        "anchor_sizes": anchor_sizes,
+        "aspect_ratios": aspect_ratios,
+        "rpn_pre_nms_top_n_train": rpn_pre_nms_top_n_train,
+        "rpn_pre_nms_top_n_test": rpn_pre_nms_top_n_test,
+        "rpn_post_nms_top_n_train": rpn_post_nms_top_n_train,
+        "rpn_post_nms_top_n_test": rpn_post_nms_top_n_test,
+        "rpn_nms_thresh": rpn_nms_thresh,
+        "rpn_fg_iou_thresh": rpn_fg_iou_thresh,
+        "rpn_bg_iou_thresh": rpn_bg_iou_thresh,
+        "rpn_batch_size_per_image": rpn_batch_size_per_image,
+        "rpn_positive_fraction": rpn_positive_fraction,
+    }
+    neck, rpn = pyramid_and_rpn(backbone, fpn_channels, fpn_norm, rpn_options)
     roi_heads = build_roi_heads(
         fpn_channels,
         neck.feature_names[:-1],  # RoIs are pooled from the FPN levels, not from the max-pooled top

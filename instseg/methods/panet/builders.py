@@ -18,11 +18,9 @@ from torchvision.models.detection.roi_heads import RoIHeads
 
 from instseg.backbones import Backbone, norm_layer
 from instseg.heads.roi_pooling import AllLevelRoIAlign
-from instseg.heads.rpn import build_pyramid_rpn
 from instseg.methods.panet.head import AdaptiveBoxHead, FusedMaskHead
 from instseg.methods.panet.model import PANet
-from instseg.methods.torchvision_backbone import build_on_torchvision_backbone, keyword_defaults
-from instseg.methods.two_stage_segmenter import pyramid_and_rpn
+from instseg.methods.two_stage_segmenter import build_on_torchvision_backbone_with_rpn, pyramid_and_rpn
 from instseg.necks import PathAugmentedFPN
 from instseg.registry import register_model
 
@@ -94,12 +92,7 @@ def build_panet(
 
 
 def _build(backbone_name: str, num_classes: int, min_size: int | None, max_size: int | None, *args: Any) -> PANet:
-    pretrained, norm, trainable_layers, options = args
-    model = build_on_torchvision_backbone(
-        build_panet, backbone_name, num_classes, min_size, max_size, pretrained, norm, trainable_layers, options
-    )
-    model.rebuild_kwargs = {**keyword_defaults(build_pyramid_rpn), **model.rebuild_kwargs}
-    return model
+    return build_on_torchvision_backbone_with_rpn(build_panet, backbone_name, num_classes, min_size, max_size, *args)
 
 
 @register_model
