@@ -6,6 +6,11 @@ sample images in ``examples/``), numpy image in, ``Instances`` out, post-process
 
 ``--which maskrcnn``: instseg's Mask R-CNN R50-FPN against torchvision's, same weights, same detections.
 
+``--which topdown``: the ResNet-18 top-down family (Mask R-CNN, PANet, Cascade, HTC, CenterMask) with random
+weights, score threshold 0 and the same detection cap on the same 640x640 nuclei image, so each does its full
+head and pasting work on exactly ``--detections`` objects: what the architecture costs, not what a trained model
+finds (a trained model's count depends on the image).
+
 Both models get torchvision's randomly initialised weights (mapped onto instseg's module names), the same
 640x640 image, ``box_score_thresh=0`` and the same detection cap, so both return exactly ``--detections``
 objects and do the same head and pasting work. Timed end to end, pre- and post-processing included: numpy
@@ -78,7 +83,7 @@ def default_model_latency(args: argparse.Namespace) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> dict[str, float]:
     """Run the chosen benchmarks and print their tables; returns the medians (seconds) and the ratio."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--which", choices=["default", "maskrcnn", "all"], default="all")
+    parser.add_argument("--which", choices=["default", "maskrcnn", "topdown", "all"], default="all")
     parser.add_argument("--checkpoint", default=None, help="checkpoint for --which default (default: shipped model)")
     parser.add_argument("--default-size", type=int, default=512, help="image side for the default model")
     parser.add_argument("--size", type=int, default=640, help="image side in pixels (no resize in either model)")
@@ -94,7 +99,43 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         figures.update(default_model_latency(args))
     if args.which in ("maskrcnn", "all"):
         figures.update(mask_rcnn_latency(args))
+    if args.which == "topdown":
+        figures.update(top_down_latency(args))
     return figures
+
+
+TOP_DOWN_R18 = ("mask_rcnn", "panet", "cascade_mask_rcnn", "htc", "centermask")
+
+
+def top_down_latency(args: argparse.Namespace) -> dict[str, float]:
+    """Median latency of each ResNet-18-FPN top-down model at ``--size``, forced to ``--detections`` objects."""
+    image = nuclei_image(args.size)
+    print(
+        f"top-down R18-FPN, random weights, CPU, {args.threads} threads, {args.size}x{args.size} nuclei image, "
+        f"{args.detections} detections, median of {args.runs} runs after {args.warmup} warm-up"
+    )
+    print(f"{'model':<34}{'median ms':>12}{'min ms':>10}{'max ms':>10}")
+    medians: dict[str, float] = {}
+    for family in TOP_DOWN_R18:
+        name = f"{family}_resnet18_fpn"
+        cap = (
+            {"score_threshold": 0.0, "max_detections": args.detections}
+            if family == "centermask"
+            else {"box_score_thresh": 0.0, "box_detections_per_img": args.detections}
+        )
+        torch.manual_seed(0)
+        model = instseg.create_model(name, num_classes=1, min_size=None, max_size=args.size, **cap).eval()
+        for _ in range(args.warmup):
+            model.predict(image)
+        times = []
+        for _ in range(args.runs):
+            seconds, count = _timed(lambda: len(model.predict(image)))  # noqa: B023 (called at once)
+            if count != args.detections:
+                raise RuntimeError(f"{name} returned {count} detections, expected {args.detections}")
+            times.append(seconds)
+        medians[name] = statistics.median(times)
+        print(f"{name:<34}{1000 * medians[name]:>12.1f}{1000 * min(times):>10.1f}{1000 * max(times):>10.1f}")
+    return {f"{k}_s": v for k, v in medians.items()}
 
 
 def mask_rcnn_latency(args: argparse.Namespace) -> dict[str, float]:
