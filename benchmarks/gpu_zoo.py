@@ -96,7 +96,8 @@ def main() -> None:
     if args.ranks is None:
         args.ranks = 2 if gpus >= 2 else 1
     args.out.mkdir(parents=True, exist_ok=True)
-    header = f"device {args.device} x{gpus or 1}, ranks {args.ranks}, amp {args.amp if gpus else 'off'}"
+    amp = args.amp if args.device.startswith("cuda") else "off"
+    header = f"device {args.device} x{gpus or 1}, ranks {args.ranks}, amp {amp}"
     rows = [f"| recipe | model | steps | train s | {' | '.join(COLUMNS)} |", "|" + " --- |" * (4 + len(COLUMNS))]
     for name in args.only:
         recipe, model = RECIPES[name]
