@@ -14,51 +14,10 @@ from pathlib import Path
 
 from instseg.engine.config_io import load_config
 
-base = load_config(Path(__file__).with_name("base.py"))
-
-MAX_SIZE = 384
+mask_rcnn = load_config(Path(__file__).with_name("mask_rcnn_r18_dsb2018.py"))
 
 config = dataclasses.replace(
-    base,
+    mask_rcnn,
     name="cascade_mask_rcnn_r18_dsb2018",
-    model=dataclasses.replace(
-        base.model,
-        name="cascade_mask_rcnn_resnet18_fpn",
-        kwargs={
-            **base.model.kwargs,
-            "min_size": None,
-            "max_size": MAX_SIZE,
-            "anchor_sizes": [16, 32, 64, 128, 256],
-            "rpn_pre_nms_top_n_train": 2000,
-            "rpn_post_nms_top_n_train": 1500,
-            "rpn_pre_nms_top_n_test": 3000,
-            "rpn_post_nms_top_n_test": 2000,
-            "rpn_batch_size_per_image": 512,
-            "box_batch_size_per_image": 256,
-            "box_head_dim": 512,
-            "box_detections_per_img": 400,
-            "mask_roi_size": 14,
-        },
-    ),
-    data=dataclasses.replace(
-        base.data,
-        hflip=True,
-        vflip=True,
-        rot90=True,
-        color_jitter=0.1,
-        batch_size=2,
-        val_batch_size=2,
-        num_workers=1,
-    ),
-    train=dataclasses.replace(
-        base.train,
-        lr=0.02,
-        max_iters=1400,
-        warmup_iters=200,
-        clip_grad_norm=10.0,
-        eval_period=700,
-        checkpoint_period=100,
-        log_period=10,
-    ),
-    eval=dataclasses.replace(base.eval, max_dets=400, score_thr=0.5),
+    model=dataclasses.replace(mask_rcnn.model, name="cascade_mask_rcnn_resnet18_fpn"),
 )
