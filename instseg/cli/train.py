@@ -27,6 +27,9 @@ def train(
         [], "--set", help="Override a config field, e.g. --set train.lr=0.01 (repeatable)."
     ),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last.pt."),
+    init: str | None = typer.Option(
+        None, "--init", help="Start from this checkpoint's weights ('default': the shipped model): fine-tuning."
+    ),
     device: str = typer.Option("cpu", "--device", help="cpu or cuda (each torchrun process takes its LOCAL_RANK GPU)."),
 ) -> None:
     """Train a model from a config file; distributed with `torchrun --nproc_per_node=N -m instseg train ...`."""
@@ -58,6 +61,8 @@ def train(
             if value is not None:
                 setattr(cfg.data, key, value)
         cfg = apply_overrides(cfg, overrides)
+        if init is not None:
+            cfg.train.init_weights = init
         check_device(device)
         # A config file is code the user chose to run, so its model.module is theirs; one read back from a
         # checkpoint is a file's say-so and imports only what import_model_module allows.

@@ -158,13 +158,17 @@ def export_weights(
 
     ``model_overrides`` replace builder keyword arguments in the stored config (e.g. post-processing thresholds
     chosen after training); they must not change the weights' shapes. The data set locations of the training
-    config are cut to their last path component: a shared weights file names its data, not the trainer's disks.
+    config (and the file it was initialised from) are cut to their last path component: a shared weights file names
+    its data, not the trainer's disks.
     """
     state = load_checkpoint(checkpoint)
     data = state["config"].get("data") or {}
     for key in ("train", "images", "val", "val_images"):
         if data.get(key):
             data[key] = Path(str(data[key])).name
+    train = state["config"].get("train") or {}
+    if train.get("init_weights"):
+        train["init_weights"] = Path(str(train["init_weights"])).name
     if model_overrides:
         state["config"]["model"]["kwargs"] = {**state["config"]["model"]["kwargs"], **model_overrides}
         if state.get("rebuild_kwargs"):  # they take precedence over the config when the model is rebuilt

@@ -72,7 +72,10 @@ class TrainConfig:
     follows a cosine down to ``lr * min_lr_factor`` or is multiplied by ``gamma`` at each of ``steps``.
     ``ema_decay`` keeps an exponential moving average of the weights (evaluated and exported instead of the raw
     weights) when set. ``amp`` and ``channels_last`` apply on CUDA only. Periods of 0 disable the action
-    (``last.pt`` and a final evaluation still happen at the end).
+    (``last.pt`` and a final evaluation still happen at the end). ``init_weights`` (a checkpoint file, or
+    ``"default"`` for the shipped model) starts the run from its weights instead of the builder's: fine-tuning;
+    tensors of another shape (e.g. class logits for another class count) keep their built values
+    (``instseg.engine.init_weights``). A resumed run ignores it: ``last.pt`` holds every weight.
     """
 
     optimizer: Optimizer = "sgd"
@@ -99,6 +102,7 @@ class TrainConfig:
     seed: int = 0
     best_metric: str = "segm/AP"
     best_mode: Mode = "max"
+    init_weights: str | None = None
 
 
 @dataclass
@@ -139,6 +143,7 @@ def validate_config(cfg: Config, source: str = "config") -> None:
         (t.clip_grad_norm is None or t.clip_grad_norm > 0, f"train.clip_grad_norm must be > 0, got {t.clip_grad_norm}"),
         (min(t.eval_period, t.checkpoint_period) >= 0, "train.eval_period and train.checkpoint_period must be >= 0"),
         (t.log_period >= 1, f"train.log_period must be >= 1, got {t.log_period}"),
+        (t.init_weights is None or bool(t.init_weights), "train.init_weights must be a checkpoint path or None"),
         (d.batch_size >= 1 and d.val_batch_size >= 1, "data.batch_size and data.val_batch_size must be >= 1"),
         (d.num_workers >= 0, f"data.num_workers must be >= 0, got {d.num_workers}"),
         (all(s >= 1 for s in d.train_min_sizes), f"data.train_min_sizes must be positive, got {d.train_min_sizes}"),

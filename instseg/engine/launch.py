@@ -118,6 +118,13 @@ def train_from_config(
     model = build_model(cfg, [cfg.model.module] if trust_module and cfg.model.module else [])
     if not isinstance(model, InstanceSegmenter):
         raise TypeError(f"model {cfg.model.name!r} is not an InstanceSegmenter")
+    if cfg.train.init_weights and not resume:
+        from instseg.engine.distributed import is_main_process
+        from instseg.engine.init_weights import initialize_from
+
+        report = initialize_from(model, cfg.train.init_weights)
+        if is_main_process():
+            print(report.summary(), flush=True)
     set_train_transforms(train_set, cfg, model.min_size, model.max_size)
     trainer = Trainer(cfg, model, train_set, out_dir, torch_device, val_set=val_set)  # type: ignore[arg-type]
     return trainer.train(resume=resume, stop_at=stop_at)

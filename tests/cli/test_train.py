@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
 import pytest
+import torch
 import typer
 from typer.testing import CliRunner
 
@@ -90,3 +92,23 @@ def test_missing_config_and_existing_run(setup: tuple[Path, Path], tmp_path: Pat
     (tmp_path / "run" / "last.pt").write_bytes(b"")
     result = runner.invoke(app, ["train", "--config", str(config), "--data", str(data), "--out", str(tmp_path / "run")])
     assert result.exit_code == 2 and "already holds a run" in result.output
+
+
+def test_init_starts_from_another_runs_weights_and_is_recorded(setup: tuple[Path, Path], tmp_path: Path) -> None:
+    data, config = setup
+    first = tmp_path / "first"
+    args = ["train", "--config", str(config), "--data", str(data), "--set", "train.max_iters=2"]
+    assert runner.invoke(app, [*args, "--out", str(first)]).exit_code == 0
+    # lr tiny: a fine-tune of one step stays next to the weights it started from, far from a fresh model's
+    result = runner.invoke(
+        app, [*args, "--out", str(tmp_path / "tuned"), "--init", str(first / "last.pt"), "--set", "train.lr=1e-9"]
+    )
+    assert result.exit_code == 0, result.output
+    found = re.search(r"initialised (\d+) of (\d+) tensors from (\S+)", result.output)
+    assert found and found[1] == found[2] and found[3] == str(first / "last.pt"), result.output
+    start, tuned = load_checkpoint(first / "last.pt"), load_checkpoint(tmp_path / "tuned" / "last.pt")
+    assert tuned["config"]["train"]["init_weights"] == str(first / "last.pt")
+    name = "body.0.weight"
+    assert torch.allclose(tuned["model"][name], start["ema"]["state"][name], atol=1e-6)
+    result = runner.invoke(app, [*args, "--out", str(tmp_path / "bad"), "--init", str(tmp_path / "none.pt")])
+    assert result.exit_code == 2 and "none.pt does not exist" in result.output and "Traceback" not in result.output

@@ -143,3 +143,17 @@ def test_learns_synthetic_discs() -> None:
     torch.set_num_threads(1)
     model = embedding_unet(base_channels=8, depth=3)
     assert train_and_score(model) > 0.5
+
+
+@pytest.mark.parametrize("per_image", [True, False])
+def test_per_image_normalization_switch(per_image: bool) -> None:
+    # the percentile stretch makes the maps blind to exposure; without it (the dsb2018 recipe's rule, so that
+    # tiles of a large image behave like whole ones) a darker image gives other maps
+    torch.manual_seed(0)
+    model = _tiny(per_image_normalization=per_image).eval()
+    assert (model.percentiles is None) is not per_image
+    image = torch.rand(3, 32, 32) * 200
+    with torch.no_grad():
+        bright = model(ImageBatch.from_tensors([image], 32))["embedding"]
+        dark = model(ImageBatch.from_tensors([image * 0.5], 32))["embedding"]
+    assert torch.allclose(bright, dark, atol=1e-4) is per_image

@@ -29,13 +29,15 @@ def build_embedding(
     margin: float | None = None,
     min_area: int = 8,
     score_threshold: float = 0.5,
+    per_image_normalization: bool = True,
 ) -> EmbeddingSegmenter:
     """Assemble an ``EmbeddingSegmenter`` around ``network`` (any module with an ``out_channels`` attribute).
 
     ``margin`` (clustering radius in embedding space) defaults to ``delta_d``; ``coord_scale`` (pixels per unit of
     the coordinate channels, None for none) goes to ``EmbeddingHead``. ``imagenet_normalization``
     (for ImageNet-pretrained networks) normalises with ImageNet statistics; otherwise the microscopy rule applies
-    (per-image 1..99.8 percentile normalisation, see ``instseg.methods.dense_segmenter.input_normalization``).
+    (per-image 1..99.8 percentile normalisation, see ``instseg.methods.dense_segmenter.input_normalization``)
+    unless ``per_image_normalization=False``.
     """
     head = EmbeddingHead(int(network.out_channels), embedding_dim, num_classes, norm=norm, coord_scale=coord_scale)  # type: ignore[arg-type]
     post = EmbeddingPostprocessor(
@@ -47,7 +49,7 @@ def build_embedding(
         EmbeddingLoss(delta_v, delta_d),
         post,
         num_classes=num_classes,
-        **input_normalization(imagenet_normalization)._asdict(),
+        **input_normalization(imagenet_normalization, per_image_normalization)._asdict(),
         min_size=min_size,
         max_size=max_size,
     )
@@ -61,7 +63,7 @@ def embedding_unet(
     base_channels: int = 32,
     depth: int = 4,
     norm: str = "bn",
-    **options: float | int | str | None,
+    **options: float | int | str | bool | None,
 ) -> EmbeddingSegmenter:
     """Pixel embeddings on a U-Net trained from scratch (``depth`` poolings, widths ``base_channels * 2**i``).
 
@@ -78,7 +80,7 @@ def embedding_resnet18(
     min_size: int | None = None,
     max_size: int | None = None,
     pretrained_backbone: bool = False,
-    **options: float | int | str | None,
+    **options: float | int | str | bool | None,
 ) -> EmbeddingSegmenter:
     """Pixel embeddings on a ResNet-18 U-Net (ImageNet weights downloaded by torchvision only if
     ``pretrained_backbone``, which also picks ImageNet normalisation unless ``imagenet_normalization`` is given)."""
