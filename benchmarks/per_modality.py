@@ -36,7 +36,7 @@ def image_type(pixels: np.ndarray) -> str:
 
 def predict_split(checkpoint: str, gt: dict[str, Any], images: Path) -> list[dict[str, Any]]:
     """COCO results of ``checkpoint`` on every image of ``gt``."""
-    model = instseg.load_model(None if checkpoint == "default" else checkpoint)
+    model: Any = instseg.load_model(None if checkpoint == "default" else checkpoint)
     results: list[dict[str, Any]] = []
     with torch.inference_mode():
         for im in gt["images"]:
