@@ -1,4 +1,4 @@
-"""Fixtures of the serving tests: the shipped model as a backend and a live server (helpers in ``helpers.py``)."""
+"""Fixtures of the serving tests: the shipped model as a backend and a live server (see server_harness.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from instseg.engine.checkpoint import default_weights_path
-from tests.serve.helpers import ROOT, free_port, wait_ready
+from tests.serve.server_harness import ROOT, free_port, wait_ready
 
 
 @pytest.fixture(scope="session")

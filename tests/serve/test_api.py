@@ -16,7 +16,7 @@ from PIL import Image
 from instseg.engine.checkpoint import checkpoint_config, default_weights_path, load_checkpoint
 from instseg.serve import ServeSettings, create_app
 from instseg.structures.masks import polygons_to_mask, rle_to_mask
-from tests.serve.helpers import sample_images
+from tests.serve.server_harness import sample_images
 
 
 @pytest.fixture(scope="module")

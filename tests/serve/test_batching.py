@@ -11,7 +11,7 @@ import pytest
 
 from instseg.data.image_io import read_image
 from instseg.serve.batching import DynamicBatcher, QueueFull
-from tests.serve.helpers import sample_images
+from tests.serve.server_harness import sample_images
 
 
 def test_requests_arriving_together_share_a_batch() -> None:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from instseg.structures.masks import rle_to_mask
-from tests.serve.helpers import sample_images
+from tests.serve.server_harness import sample_images
 
 CHROMIUM = "/usr/bin/chromium"
 

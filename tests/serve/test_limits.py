@@ -18,7 +18,7 @@ from PIL import Image
 
 from instseg.serve import ServeSettings, create_app
 from instseg.serve.settings import read_api_keys
-from tests.serve.helpers import ROOT, FakeBackend
+from tests.serve.server_harness import ROOT, FakeBackend
 
 KEY = "k" * 20 + "-test-key"
 

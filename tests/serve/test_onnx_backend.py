@@ -13,7 +13,7 @@ from instseg.data.image_io import read_image
 from instseg.serve import create_app
 from instseg.serve.loading import load_backend
 from instseg.structures.masks import rle_to_mask
-from tests.serve.helpers import sample_images
+from tests.serve.server_harness import sample_images
 
 
 def test_onnx_file_is_served_with_the_runtime(default_backend: Any, tmp_path: Path) -> None:

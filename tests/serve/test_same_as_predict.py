@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from instseg.cli.main import app as cli
 from instseg.serve import ServeSettings, create_app
 from instseg.structures.masks import rle_to_mask
-from tests.serve.helpers import sample_images
+from tests.serve.server_harness import sample_images
 
 
 def test_served_instances_equal_the_results_json_of_instseg_predict(default_backend: Any, tmp_path: Path) -> None:

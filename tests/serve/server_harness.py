@@ -1,4 +1,4 @@
-"""Helpers of the serving tests: sample images, a fake backend for the HTTP layer, a free port, readiness polling."""
+"""What the serving tests run a server with: sample images, a fake backend, a free port, readiness polling."""
 
 from __future__ import annotations
 
