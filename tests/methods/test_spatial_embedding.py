@@ -173,6 +173,45 @@ def test_clustering_rules() -> None:
     assert torch.equal(labels, torch.from_numpy((label_map == 2).astype(np.int64))) and classes.tolist() == [1]
 
 
+def _cluster_by_full_scan(
+    post: SpatialEmbeddingPostprocessor, embedding: torch.Tensor, sigma: torch.Tensor, seed: torch.Tensor
+) -> torch.Tensor:
+    """The clustering rules read literally: next seed = argmax over every unclustered pixel, phi over every pixel."""
+    seed_max = seed.reshape(seed.shape[0], -1).max(0)[0]
+    pixels = torch.nonzero(seed_max > post.fg_threshold).squeeze(1)
+    e = embedding.reshape(2, -1)[:, pixels].t()
+    inv_two_var = 0.5 / sigma.reshape(sigma.shape[0], -1)[:, pixels].t().pow(2).clamp(min=1e-12)
+    candidates, assigned, found = seed_max[pixels].clone(), torch.zeros_like(pixels), 0
+    for _ in range(post.max_proposals):
+        i = int(candidates.argmax())
+        if candidates[i] < post.seed_threshold:
+            break
+        proposal = torch.exp(-((e - e[i]).pow(2) * inv_two_var[i]).sum(1)) > 0.5
+        proposal[i] = True
+        new = proposal & (candidates >= 0)
+        if int(new.sum()) >= post.min_area and int(new.sum()) > post.min_unclustered * int(proposal.sum()):
+            found += 1
+            assigned[new] = found
+        candidates[proposal] = -1.0
+    labels = torch.zeros(seed_max.numel(), dtype=torch.int64)
+    labels[pixels] = assigned
+    return labels.view(seed.shape[-2:])
+
+
+@pytest.mark.parametrize("sigma_dims", [1, 2])
+def test_windowed_clustering_equals_the_full_scan(sigma_dims: int) -> None:
+    # random maps with many saturated (tied) seeds, embeddings crossing each other, narrow and wide bandwidths
+    g = torch.Generator().manual_seed(sigma_dims)
+    embedding = torch.rand(2, 70, 90, generator=g) * 0.7
+    sigma = torch.rand(sigma_dims, 70, 90, generator=g) * 0.06 + 0.005
+    seed = (torch.rand(1, 70, 90, generator=g) * 2.5).clamp(max=1.0)
+    for fg, seed_threshold, min_area in [(0.5, 0.7, 3), (0.1, 0.2, 1), (0.6, 0.95, 2)]:
+        post = SpatialEmbeddingPostprocessor(fg, seed_threshold, min_area)
+        labels, scores, _ = post.cluster(embedding, sigma, seed)
+        assert len(scores) > 5
+        assert torch.equal(labels, _cluster_by_full_scan(post, embedding, sigma, seed))
+
+
 def test_clustering_of_an_empty_prediction_and_bad_thresholds() -> None:
     outputs = {
         "embedding": torch.zeros(1, 2, 32, 32),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -50,33 +52,54 @@ class SpatialEmbeddingPostprocessor:
 
     def cluster(self, embedding: Tensor, sigma: Tensor, seed: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Label map Tensor[H, W] int64 (0 = background, ids 1..N), scores Tensor[N] and labels Tensor[N] int64 of
-        embedding Tensor[2, H, W], sigma Tensor[S, H, W] and seed Tensor[K, H, W]; object ``i`` has id ``i + 1``."""
+        embedding Tensor[2, H, W], sigma Tensor[S, H, W] and seed Tensor[K, H, W]; object ``i`` has id ``i + 1``.
+
+        Two exact shortcuts keep each proposal's cost to the pixels near it rather than the whole foreground: the
+        pixels are sorted by embedding ``y``, so that the only pixels that can reach ``phi > 0.5`` (those within
+        ``sigma * sqrt(2 ln 2)`` of the centre in ``y``) form one contiguous slice found by binary search; and the
+        next seed is read off a once-sorted seed order (skipping clustered pixels) instead of an argmax over all.
+        """
         h, w = seed.shape[-2:]
         device = seed.device
         labels = torch.zeros(h * w, dtype=torch.int64, device=device)
         seed_max, seed_class = seed.reshape(seed.shape[0], -1).max(0)  # [H * W]
         pixels = torch.nonzero(seed_max > self.fg_threshold).squeeze(1)  # [P] foreground pixels
-        e = embedding.reshape(2, -1)[:, pixels].t().contiguous()  # [P, 2]
+        e = embedding.reshape(2, -1)[:, pixels].t()  # [P, 2]
+        e_y, by_y = torch.sort(e[:, 0].contiguous(), stable=True)  # the y-sorted order used from here on
+        pixels, e = pixels[by_y], e[by_y].contiguous()
         inv_two_var = 0.5 / sigma.reshape(sigma.shape[0], -1)[:, pixels].t().pow(2).clamp(min=1e-12)  # [P, S]
-        candidates = seed_max[pixels].clone()  # [P]; -1 once a pixel is clustered
+        # phi > 0.5 needs (dy)^2 * inv_two_var_y < ln 2: the y reach of each pixel as a centre, widened by 0.1%
+        # so that every pixel left outside has phi strictly below 0.5 despite rounding
+        reach = (math.log(2.0) / inv_two_var[:, 0]).sqrt() * 1.001 + 1e-6  # [P]
+        seeds = seed_max[pixels]  # [P]
+        clustered = torch.zeros(pixels.numel(), dtype=torch.bool, device=device)
         assigned = torch.zeros_like(pixels)
+        raster = torch.argsort(pixels)  # ties between equal seeds go to the first pixel in raster order
+        seed_order = raster[torch.sort(seeds[raster], descending=True, stable=True)[1]]
+        seed_order = seed_order[seeds[seed_order] >= self.seed_threshold]
         scores: list[float] = []
         classes: list[int] = []
-        for _ in range(self.max_proposals if pixels.numel() else 0):
-            i = int(candidates.argmax())
-            score = float(candidates[i])
-            if score < self.seed_threshold:
-                break
-            phi = torch.exp(-((e - e[i]).pow(2) * inv_two_var[i]).sum(1))  # [P]
+        position, proposals = 0, 0
+        while position < seed_order.numel() and proposals < self.max_proposals:
+            window = seed_order[position : position + 256]
+            free = torch.nonzero(~clustered[window])
+            if free.numel() == 0:
+                position += window.numel()
+                continue
+            position += int(free[0]) + 1
+            i = int(window[int(free[0])])
+            proposals += 1
+            lo, hi = (int(v) for v in torch.searchsorted(e_y, torch.stack([e_y[i] - reach[i], e_y[i] + reach[i]])))
+            phi = torch.exp(-((e[lo:hi] - e[i]).pow(2) * inv_two_var[i]).sum(1))  # [hi - lo]
             proposal = phi > 0.5
-            proposal[i] = True
-            new = proposal & (candidates >= 0)
+            proposal[i - lo] = True
+            new = proposal & ~clustered[lo:hi]
             n_new = int(new.sum())
             if n_new >= self.min_area and n_new > self.min_unclustered * int(proposal.sum()):
-                scores.append(score)
+                scores.append(float(seeds[i]))
                 classes.append(int(seed_class[pixels[i]]))
-                assigned[new] = len(scores)
-            candidates[proposal] = -1.0
+                assigned[lo:hi][new] = len(scores)
+            clustered[lo:hi] |= proposal
             if len(scores) >= self.max_instances:
                 break
         labels[pixels] = assigned
