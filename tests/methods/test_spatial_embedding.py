@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 import torch
 from dense_testdata import batch_with_an_empty_image, discs, train_and_score
+from instseg_runtime.grouping import GROUPINGS
 
+from instseg.export.dense_graph import GROUPING_KEYS
 from instseg.methods.spatial_embedding import (
     SpatialEmbeddingLoss,
     SpatialEmbeddingPostprocessor,
@@ -210,6 +212,13 @@ def test_windowed_clustering_equals_the_full_scan(sigma_dims: int) -> None:
         labels, scores, _ = post.cluster(embedding, sigma, seed)
         assert len(scores) > 5
         assert torch.equal(labels, _cluster_by_full_scan(post, embedding, sigma, seed))
+        maps = {"embedding": embedding.numpy(), "sigma": sigma.numpy(), "seed": seed.numpy()}
+        params = {k: getattr(post, k) for k in GROUPING_KEYS["spatial_embedding"]}
+        runtime = GROUPINGS["spatial_embedding"](maps, params)  # the torch-free runtime's numpy form
+        assert np.array_equal(runtime.scores, scores.numpy())
+        expected = [(labels == k + 1).numpy() for k in range(len(scores))]
+        assert len(runtime.masks) == len(expected)
+        assert all(np.array_equal(a, b) for a, b in zip(runtime.masks, expected, strict=True))
 
 
 def test_clustering_of_an_empty_prediction_and_bad_thresholds() -> None:

@@ -127,34 +127,52 @@ def embedding_grouping(maps: Maps, params: Mapping[str, Any]) -> RuntimeInstance
 
 def spatial_embedding_grouping(maps: Maps, params: Mapping[str, Any]) -> RuntimeInstances:
     """Seed-by-seed clustering with the predicted bandwidths (``embedding`` [2, H, W], ``sigma`` [S, H, W],
-    ``seed`` [K, H, W]); score = the seed value at the object's seed pixel, label = the class that fired there."""
+    ``seed`` [K, H, W]); score = the seed value at the object's seed pixel, label = the class that fired there.
+
+    As on the ``instseg`` side, the pixels are sorted by embedding ``y`` so that each proposal's ``phi`` is computed
+    only on the contiguous slice within ``sigma * sqrt(2 ln 2)`` of its centre (every other pixel has
+    ``phi < 0.5``), and the seeds are walked in one sorted order: the same objects as a scan over every pixel."""
     embedding, sigma, seed = maps["embedding"], maps["sigma"], maps["seed"]
     h, w = seed.shape[-2:]
     label_map = np.zeros(h * w, np.int64)
     flat_seed = seed.reshape(seed.shape[0], -1)
     seed_max, seed_class = flat_seed.max(0), flat_seed.argmax(0)
     pixels = np.flatnonzero(seed_max > params["fg_threshold"])
-    e = np.ascontiguousarray(embedding.reshape(2, -1)[:, pixels].T)  # [P, 2]
+    e = embedding.reshape(2, -1)[:, pixels].T  # [P, 2]
+    by_y = np.argsort(e[:, 0], kind="stable")
+    pixels, e = pixels[by_y], np.ascontiguousarray(e[by_y])
+    e_y = np.ascontiguousarray(e[:, 0])
     inv_two_var = 0.5 / np.maximum(sigma.reshape(sigma.shape[0], -1)[:, pixels].T ** 2, 1e-12)  # [P, S]
-    candidates = seed_max[pixels].astype(np.float32)
+    reach = np.sqrt(np.log(2.0) / inv_two_var[:, 0]) * 1.001 + 1e-6  # widened: every pixel left out has phi < 0.5
+    seeds = seed_max[pixels].astype(np.float32)
+    raster = np.argsort(pixels, kind="stable")  # equal seeds: the first pixel in raster order goes first
+    seed_order = raster[np.argsort(-seeds[raster], kind="stable")]
+    seed_order = seed_order[seeds[seed_order] >= params["seed_threshold"]]
+    clustered = np.zeros(pixels.size, bool)
     assigned = np.zeros(pixels.size, np.int64)
     scores: list[float] = []
     classes: list[int] = []
-    for _ in range(params["max_proposals"] if pixels.size else 0):
-        i = int(candidates.argmax())
-        score = float(candidates[i])
-        if score < params["seed_threshold"]:
-            break
-        phi = np.exp(-(((e - e[i]) ** 2) * inv_two_var[i]).sum(1))
+    position, proposals = 0, 0
+    while position < seed_order.size and proposals < params["max_proposals"]:
+        window = seed_order[position : position + 256]
+        free = np.flatnonzero(~clustered[window])
+        if free.size == 0:
+            position += window.size
+            continue
+        position += int(free[0]) + 1
+        i = int(window[free[0]])
+        proposals += 1
+        lo, hi = (int(v) for v in np.searchsorted(e_y, [e_y[i] - reach[i], e_y[i] + reach[i]]))
+        phi = np.exp(-(((e[lo:hi] - e[i]) ** 2) * inv_two_var[i]).sum(1))
         proposal = phi > 0.5
-        proposal[i] = True
-        new = proposal & (candidates >= 0)
+        proposal[i - lo] = True
+        new = proposal & ~clustered[lo:hi]
         n_new = int(new.sum())
         if n_new >= params["min_area"] and n_new > params["min_unclustered"] * int(proposal.sum()):
-            scores.append(score)
+            scores.append(float(seeds[i]))
             classes.append(int(seed_class[pixels[i]]))
-            assigned[new] = len(scores)
-        candidates[proposal] = -1.0
+            assigned[lo:hi][new] = len(scores)
+        clustered[lo:hi] |= proposal
         if len(scores) >= params["max_instances"]:
             break
     label_map[pixels] = assigned
