@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import ndimage as ndi
 
 
 @dataclass
@@ -60,15 +61,22 @@ def label_map_instances(
     ids = ids[ids > 0]
     h, w = label_map.shape
     masks = np.zeros((ids.size, h, w), bool)
+    boxes = np.zeros((ids.size, 4), np.float32)
     if ids.size:
         # one pass over the foreground: each pixel goes to its object's slice
         index = np.searchsorted(ids, label_map)
         ys, xs = np.nonzero(label_map > 0)
-        masks[index[ys, xs], ys, xs] = True
+        owner = index[ys, xs]
+        masks[owner, ys, xs] = True
+        # boxes from the same pass (not N scans of full masks): per-object min / max of the pixel coordinates
+        compact = np.zeros((h, w), np.int64)
+        compact[ys, xs] = owner + 1
+        for i, (rows, cols) in enumerate(ndi.find_objects(compact, max_label=ids.size)):
+            boxes[i] = (cols.start, rows.start, cols.stop, rows.stop)
     n = ids.size
     return RuntimeInstances(
         (h, w),
-        masks_to_boxes(masks),
+        boxes,
         np.zeros(n, np.int64) if labels is None else labels.astype(np.int64),
         np.ones(n, np.float32) if scores is None else scores.astype(np.float32),
         masks,
