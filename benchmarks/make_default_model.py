@@ -2,12 +2,15 @@
 
     python benchmarks/make_default_model.py --data DSB2018_DIR [--out runs/default] [--skip-train]
 
-1. ``instseg train --config configs/watershed_unet_dsb2018.py`` on the dsb2018 train split (val evaluated
-   every ``eval_period`` steps; ``best.pt`` by ``match/F1@0.5``);
-2. ``benchmarks/tune_postprocess.py`` on 80 *train* images picks the watershed thresholds;
-3. the best checkpoint, with those thresholds written into its config, is exported without optimiser state
-   to ``instseg/weights/default.pt`` (what ``instseg.load_model()`` loads);
-4. ``instseg predict --data <val json>`` then ``instseg eval --json`` report the shipped model's val figures.
+The default is SpatialEmbeddings on the small U-Net (``spatial_embedding_unet``, widths 12-192):
+1. ``instseg train --config configs/spatial_embedding_dsb2018.py`` on the dsb2018 train split (1200 steps);
+2. ``instseg train --config configs/spatial_embedding_dsb2018_stage2.py --init <stage 1>/last.pt``: a warm
+   restart, a second, lower cosine of 1200 steps;
+3. ``benchmarks/tune_postprocess.py`` on 80 *train* images picks the clustering thresholds (foreground, seed,
+   minimum area) for the last stage-2 weights (``last.pt``: the end of the schedule, not a val-picked step);
+4. those weights, with the thresholds written into their config, are exported without optimiser state to
+   ``instseg/weights/default.pt`` (what ``instseg.load_model()`` loads);
+5. ``instseg predict --data <val json>`` then ``instseg eval --json`` report the shipped model's val figures.
 """
 
 from __future__ import annotations
@@ -33,14 +36,37 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "default")
-    parser.add_argument("--skip-train", action="store_true", help="reuse --out/best.pt")
+    parser.add_argument("--skip-train", action="store_true", help="reuse --out/stage2/last.pt")
     args = parser.parse_args()
     instseg = [sys.executable, "-m", "instseg"]
-    config = ROOT / "configs" / "watershed_unet_dsb2018.py"
+    configs = ROOT / "configs"
+    stage1, stage2 = args.out / "stage1", args.out / "stage2"
     if not args.skip_train:
-        run([*instseg, "train", "--config", str(config), "--data", str(args.data), "--out", str(args.out)])
-    best = args.out / "best.pt"
-    tuned = run([sys.executable, str(ROOT / "benchmarks" / "tune_postprocess.py"), str(best), "--data", str(args.data)])
+        config = configs / "spatial_embedding_dsb2018.py"
+        run([*instseg, "train", "--config", str(config), "--data", str(args.data), "--out", str(stage1)])
+        config = configs / "spatial_embedding_dsb2018_stage2.py"
+        init = ["--init", str(stage1 / "last.pt")]
+        run([*instseg, "train", "--config", str(config), "--data", str(args.data), "--out", str(stage2), *init])
+    final = stage2 / "last.pt"
+    grid = [
+        "--fg",
+        "0.3",
+        "0.4",
+        "0.5",
+        "--seed",
+        "0.6",
+        "0.7",
+        "0.8",
+        "0.85",
+        "0.9",
+        "--min-area",
+        "12",
+        "20",
+        "30",
+        "45",
+    ]
+    tune = [sys.executable, str(ROOT / "benchmarks" / "tune_postprocess.py"), str(final), "--data", str(args.data)]
+    tuned = run([*tune, *grid])
     found = re.search(r"fg_threshold=([\d.]+) model.kwargs.seed_threshold=([\d.]+) model.kwargs.min_area=(\d+)", tuned)
     if found is None:
         raise SystemExit("tune_postprocess.py printed no best line")
@@ -48,7 +74,7 @@ def main() -> None:
 
     from instseg.engine.checkpoint import default_weights_path, export_weights
 
-    target = export_weights(best, default_weights_path(), model_overrides=overrides)
+    target = export_weights(final, default_weights_path(), model_overrides=overrides)
     print(f"wrote {target} ({target.stat().st_size / 2**20:.1f} MiB) with {overrides}")
     val = args.data / "annotations" / "instances_val.json"
     pred = args.out / "val_predictions"

@@ -1,4 +1,4 @@
-"""Choose a watershed model's post-processing thresholds on *training* images (never on the val split).
+"""Choose a bottom-up model's post-processing thresholds on *training* images (never on the val split).
 
 The network runs once per image; the seeded watershed then runs for every combination of foreground
 threshold, seed threshold and minimum area, and each combination is scored with instseg's evaluator

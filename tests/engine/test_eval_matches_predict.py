@@ -56,7 +56,7 @@ def _checkpoint(name: str, kwargs: dict[str, Any], path: Path) -> Path:
 
 
 CASES = {
-    "bottom-up (shipped watershed)": None,
+    "bottom-up (shipped default)": None,
     "single-shot (YOLACT)": (
         "yolact_light_mobilenetv3",
         {"num_classes": 1, "min_size": 192, "max_size": 224, "score_threshold": 0.001},

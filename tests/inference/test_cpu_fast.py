@@ -44,8 +44,9 @@ def test_same_nuclei_as_plain_path(image: np.ndarray, precision: str) -> None:
     found = fast(image)
     assert len(plain) > 20 and found.image_size == plain.image_size == image.shape[:2]
     f1, mean_iou = matched_f1(plain, found)
-    if precision == "float32":  # folding is exact up to float rounding: the same objects, pixel for pixel
-        assert f1 == 1.0 and mean_iou == 1.0
+    if precision == "float32":  # folding is exact up to float rounding: the same objects; rounding may move a
+        # pixel that sits exactly on a grouping threshold (a clustering bandwidth edge), never an object
+        assert f1 == 1.0 and mean_iou >= 0.999
     else:  # bfloat16 maps move a few threshold pixels (the slide benchmark: F1 0.999, mean IoU 0.997)
         assert f1 >= 0.97 and mean_iou >= 0.97
     # the caller's model is left as it was: its BatchNorm layers are still there and it still predicts the same

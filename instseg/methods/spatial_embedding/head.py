@@ -84,6 +84,7 @@ class SpatialEmbeddingHead(nn.Module):
             seed_last.bias.fill_(-2.0)  # few seeds above threshold before training: cheap clustering
 
     def forward(self, features: Tensor) -> dict[str, Tensor]:
-        y = self.embed(features)  # [B, 2 + S, H, W]
+        y = self.embed(features).contiguous()  # [B, 2 + S, H, W]; channel slices of a channels_last map are strided,
+        # and elementwise kernels on them run several times slower (tanh: 6 ms at 512 px, against 1 ms contiguous)
         embedding = pixel_coordinates(features, self.coord_scale) + torch.tanh(y[:, :2])
         return {"embedding": embedding, "sigma": torch.exp(y[:, 2:]), "seed": torch.sigmoid(self.seeds(features))}
