@@ -1,9 +1,9 @@
-"""Discriminative pixel embeddings on dsb2018 (De Brabandere et al. 2017): the default model's U-Net (widths
+"""Discriminative pixel embeddings on dsb2018 (De Brabandere et al. 2017): the watershed model's U-Net (widths
 12-192, depth 4, from scratch) with a foreground logit, a seed map and an 8-d embedding per pixel (its branch
 also sees the pixel coordinates), trained with the pull/push/regularisation loss; objects are foreground pixels
 grown from seeds in embedding space.
 
-The data and optimiser recipe is the default model's (``configs/watershed_unet_dsb2018.py``): native resolution,
+The data and optimiser recipe is the watershed model's (``configs/watershed_unet_dsb2018.py``): native resolution,
 random 256 px crops, scale jitter 0.7-1.4, flips, 90-degree rotations, brightness/contrast jitter, 0..255 -> 0..1
 intensities without a per-image stretch, 1200 steps of 8 crops. Train with:
 

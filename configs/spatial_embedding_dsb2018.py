@@ -1,8 +1,10 @@
-"""SpatialEmbeddings on dsb2018 (Neven et al. 2019): the default model's U-Net (widths 12-192, depth 4, from
-scratch) with per-pixel offsets to the object centre, a learnt per-object bandwidth and a seed map, trained with
-the Lovasz-hinge instance loss; objects grow from the best seeds.
+"""SpatialEmbeddings on dsb2018 (Neven et al. 2019), stage 1 of the shipped default model (stage 2:
+``spatial_embedding_dsb2018_stage2.py``; the whole rebuild: ``benchmarks/make_default_model.py``): the U-Net of
+``watershed_unet_dsb2018.py`` (widths 12-192, depth 4, from scratch) with per-pixel offsets to the object centre,
+a learnt per-object bandwidth and a seed map, trained with the Lovasz-hinge instance loss; objects grow from the
+best seeds.
 
-The data and optimiser recipe is the default model's (``configs/watershed_unet_dsb2018.py``): native resolution,
+The data and optimiser recipe is the watershed model's (``configs/watershed_unet_dsb2018.py``): native resolution,
 random 256 px crops, scale jitter 0.7-1.4, flips, 90-degree rotations, brightness/contrast jitter, 0..255 -> 0..1
 intensities without a per-image stretch, 1200 steps of 8 crops. Train with:
 

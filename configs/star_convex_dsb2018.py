@@ -1,7 +1,7 @@
-"""Star-convex nucleus model on dsb2018: the default model's U-Net (widths 12-192, depth 4, from scratch) with a
+"""Star-convex nucleus model on dsb2018: the watershed model's U-Net (widths 12-192, depth 4, from scratch) with a
 head of one object probability + 32 ray distances per pixel, polygons kept by NMS (Schmidt et al. 2018).
 
-The data recipe is the default model's (``configs/watershed_unet_dsb2018.py``): native resolution, random
+The data recipe is the watershed model's (``configs/watershed_unet_dsb2018.py``): native resolution, random
 256 px crops, scale jitter 0.7-1.4, flips, 90-degree rotations, brightness/contrast jitter, 0..255 -> 0..1
 intensities without a per-image stretch. Train with:
 

@@ -1,11 +1,12 @@
-"""The shipped default model: watershed on a small U-Net, trained from scratch on dsb2018 nuclei (CPU-sized).
+"""Watershed on a small U-Net, trained from scratch on dsb2018 nuclei (CPU-sized): the shipped default model until
+SpatialEmbeddings on the same U-Net replaced it (``spatial_embedding_dsb2018{,_stage2}.py``).
 
 Native resolution (no resize; nuclei are 20-120 px across), random 256 px crops cut before masks are decoded,
 scale jitter 0.7-1.4, flips, 90-degree rotations and brightness/contrast jitter. Intensities are scaled
 0..255 -> 0..1 (no per-image stretch) so that tiles of a large image and empty images behave like whole ones;
 16-bit inputs are brought to 8 bits by the reader's percentile rule first. Train with:
 
-    instseg train --config configs/watershed_unet_dsb2018.py --data DSB2018_DIR --out runs/default
+    instseg train --config configs/watershed_unet_dsb2018.py --data DSB2018_DIR --out runs/watershed
 """
 
 from instseg.engine.config import Config, DataConfig, EvalConfig, ModelConfig, TrainConfig
