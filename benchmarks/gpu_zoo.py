@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # name -> (recipe under configs/, model that replaces the recipe's; None keeps it)
 RECIPES: dict[str, tuple[str, str | None]] = {
-    "default": ("watershed_unet_dsb2018.py", None),
+    "default": ("spatial_embedding_dsb2018.py", None),  # stage 1 of the default (stage 2 restarts from it)
     "mask_rcnn_r50": ("mask_rcnn_r18_dsb2018.py", "mask_rcnn_resnet50_fpn"),
     "yolact_r50": ("yolact_r18_dsb2018.py", "yolact_resnet50"),
     "solov2_r50": ("solov2_r18_dsb2018.py", "solov2_resnet50"),
