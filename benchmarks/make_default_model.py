@@ -4,10 +4,11 @@
 
 The default is SpatialEmbeddings on the small U-Net (``spatial_embedding_unet``, widths 12-192):
 1. ``instseg train --config configs/spatial_embedding_dsb2018.py`` on the dsb2018 train split (1200 steps);
-2. ``instseg train --config configs/spatial_embedding_dsb2018_stage2.py --init <stage 1>/last.pt``: a warm
-   restart, a second, lower cosine of 1200 steps;
+2. ``instseg train --config configs/spatial_embedding_dsb2018_stage2.py --init <stage 1>/last.pt`` and
+   ``configs/spatial_embedding_dsb2018_stage3.py --init <stage 2>/last.pt``: two warm restarts, lower cosines of
+   1200 steps each;
 3. ``benchmarks/tune_postprocess.py`` on 80 *train* images picks the clustering thresholds (foreground, seed,
-   minimum area) for the last stage-2 weights (``last.pt``: the end of the schedule, not a val-picked step);
+   minimum area) for the last stage-3 weights (``last.pt``: the end of the schedule, not a val-picked step);
 4. those weights, with the thresholds written into their config, are exported without optimiser state to
    ``instseg/weights/default.pt`` (what ``instseg.load_model()`` loads);
 5. ``instseg predict --data <val json>`` then ``instseg eval --json`` report the shipped model's val figures.
@@ -36,18 +37,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "default")
-    parser.add_argument("--skip-train", action="store_true", help="reuse --out/stage2/last.pt")
+    parser.add_argument("--skip-train", action="store_true", help="reuse --out/stage3/last.pt")
     args = parser.parse_args()
     instseg = [sys.executable, "-m", "instseg"]
     configs = ROOT / "configs"
-    stage1, stage2 = args.out / "stage1", args.out / "stage2"
+    stages = [
+        "spatial_embedding_dsb2018.py",
+        "spatial_embedding_dsb2018_stage2.py",
+        "spatial_embedding_dsb2018_stage3.py",
+    ]
+    runs = [args.out / f"stage{k + 1}" for k in range(len(stages))]
     if not args.skip_train:
-        config = configs / "spatial_embedding_dsb2018.py"
-        run([*instseg, "train", "--config", str(config), "--data", str(args.data), "--out", str(stage1)])
-        config = configs / "spatial_embedding_dsb2018_stage2.py"
-        init = ["--init", str(stage1 / "last.pt")]
-        run([*instseg, "train", "--config", str(config), "--data", str(args.data), "--out", str(stage2), *init])
-    final = stage2 / "last.pt"
+        for k, (recipe, out) in enumerate(zip(stages, runs, strict=True)):
+            init = ["--init", str(runs[k - 1] / "last.pt")] if k else []
+            config = ["--config", str(configs / recipe), "--data", str(args.data), "--out", str(out)]
+            run([*instseg, "train", *config, *init])
+    final = runs[-1] / "last.pt"
     grid = [
         "--fg",
         "0.3",
