@@ -3,9 +3,8 @@
 Fits any post-processor with ``fg_threshold``, ``seed_threshold`` and ``min_area`` attributes (the watershed
 and the spatial-embedding clustering). The network runs once per image; the grouping then runs for every
 combination of foreground threshold, seed threshold and minimum area, and each combination is scored with
-instseg's evaluator
-(F1@0.5 counting every returned object, and COCO mask AP). Prints the table, best first, and the
-``--set`` overrides that apply the best combination.
+instseg's evaluator (F1@0.5 counting every returned object, and COCO mask AP). Prints the table, best first,
+and the ``--set`` overrides that apply the best combination.
 
     python benchmarks/tune_postprocess.py runs/default/stage3/last.pt --data DSB2018_DIR --split train --images 80
 """
