@@ -18,9 +18,8 @@ import torch
 
 import instseg.engine.checkpoint as checkpoint_module
 from instseg.engine.evaluate import evaluate_checkpoint
-from instseg.methods.spatial_embedding.head import pixel_coordinates
+from instseg.methods.spatial_embedding.head import SpatialEmbeddingHead, pixel_coordinates
 from instseg.methods.spatial_embedding.model import SpatialEmbeddingSegmenter
-from instseg.ops.intensity import percentile_normalize
 from instseg.structures import ImageBatch
 
 KEYS = ("segm/AP", "segm/AP50", "segm/AP75", "match/precision@0.5", "match/recall@0.5", "match/F1@0.5", "match/PQ@0.5")
@@ -29,11 +28,10 @@ KEYS = ("segm/AP", "segm/AP50", "segm/AP75", "match/precision@0.5", "match/recal
 def flip_averaged_forward(model: SpatialEmbeddingSegmenter, flips: list[tuple[bool, bool]]) -> Any:
     """A ``forward`` for ``model`` whose maps are the mean over ``flips`` ((vertical, horizontal) pairs)."""
     head = model.head
+    assert isinstance(head, SpatialEmbeddingHead)
 
     def forward(images: ImageBatch, targets: Any = None) -> dict[str, torch.Tensor]:
-        x = model.normalize(images)
-        if model.percentiles is not None:
-            x = percentile_normalize(x, images.image_sizes, *model.percentiles)
+        x = model.network_input(images)
         total: list[torch.Tensor] | None = None
         for vertical, horizontal in flips:
             dims = [d for d, on in ((2, vertical), (3, horizontal)) if on]
@@ -41,9 +39,10 @@ def flip_averaged_forward(model: SpatialEmbeddingSegmenter, flips: list[tuple[bo
             offsets = out["embedding"] - pixel_coordinates(out["embedding"], head.coord_scale)  # [B, 2, H, W]
             maps = [offsets, out["sigma"], out["seed"]]
             if dims:
-                maps = [m.flip(dims) for m in maps]
-                sign = torch.tensor([-1.0 if vertical else 1.0, -1.0 if horizontal else 1.0]).view(1, 2, 1, 1)
-                maps[0] = maps[0] * sign
+                maps = [m.flip(dims) for m in maps]  # flip returns copies: the in-place negations below are safe
+                for channel, on in ((0, vertical), (1, horizontal)):  # a flipped axis reverses its offsets
+                    if on:
+                        maps[0][:, channel].neg_()
             total = maps if total is None else [a + b for a, b in zip(total, maps, strict=True)]
         assert total is not None
         offsets, sigma, seed = (m / len(flips) for m in total)

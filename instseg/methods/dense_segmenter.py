@@ -100,11 +100,15 @@ class DenseSegmenter(InstanceSegmenter):
         self.postprocessor = postprocessor
         self.percentiles = percentiles
 
-    def forward(self, images: ImageBatch, targets: list[Instances] | None = None) -> dict[str, Tensor]:
+    def network_input(self, images: ImageBatch) -> Tensor:
+        """What the network sees: Tensor[B, 3, H, W], normalised, then per-image percentile-mapped when set."""
         x = self.normalize(images)  # [B, 3, H, W] from raw 0..255 pixels
         if self.percentiles is not None:
             x = percentile_normalize(x, images.image_sizes, *self.percentiles)
-        return self.head(self.network(x))
+        return x
+
+    def forward(self, images: ImageBatch, targets: list[Instances] | None = None) -> dict[str, Tensor]:
+        return self.head(self.network(self.network_input(images)))
 
     def loss(self, outputs: dict[str, Tensor], targets: list[Instances]) -> dict[str, Tensor]:
         return self.criterion(outputs, targets)
