@@ -56,7 +56,9 @@ def main() -> None:
     config = load_config(args.config)
     kwargs = config.model.kwargs
     min_size, max_size = kwargs.get("min_size", 800), kwargs.get("max_size", 1333)
-    grids = tuple(int(g) for g in args.grids.split(",")) if args.grids else tuple(kwargs.get("num_grids", PAPER_NUM_GRIDS))
+    grids = (
+        tuple(int(g) for g in args.grids.split(",")) if args.grids else tuple(kwargs.get("num_grids", PAPER_NUM_GRIDS))
+    )
     ranges = default_scale_ranges(min_size, max_size, len(grids))
     ann_file, images_dir = resolve_annotations(args.data, split=args.split)
     dataset = CocoDataset(ann_file, images_dir)
