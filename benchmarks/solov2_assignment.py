@@ -16,28 +16,26 @@ from __future__ import annotations
 import argparse
 import math
 import random
-from collections.abc import Sequence
 
 import torch
 
 from instseg.data.coco import CocoDataset
 from instseg.data.paths import resolve_annotations
+from instseg.engine.checkpoint import build_model
 from instseg.engine.config_io import load_config
-from instseg.methods.solov2.loss import PAPER_NUM_GRIDS, assign_grid_cells, default_scale_ranges
+from instseg.methods.solov2.loss import SOLOv2Loss, assign_grid_cells
 from instseg.ops.resize import resized_shape
 from instseg.structures import Instances
 
 
-def padded(size: tuple[int, int], divisor: int = 32) -> tuple[int, int]:
-    """``size`` rounded up to a multiple of ``divisor`` (the model's padding)."""
+def padded(size: tuple[int, int], divisor: int) -> tuple[int, int]:
+    """``size`` rounded up to a multiple of ``divisor`` (``ImageBatch.from_tensors``' padding)."""
     return (math.ceil(size[0] / divisor) * divisor, math.ceil(size[1] / divisor) * divisor)
 
 
-def owned_counts(
-    target: Instances, pad: tuple[int, int], grids: Sequence[int], ranges: Sequence[tuple[float, float]]
-) -> tuple[int, int, int]:
+def owned_counts(target: Instances, pad: tuple[int, int], criterion: SOLOv2Loss) -> tuple[int, int, int]:
     """``(objects, objects owning no cell, positive cells)`` of one resized target on a padded canvas."""
-    _, gt_index = assign_grid_cells(target, pad, grids, ranges)
+    _, gt_index = assign_grid_cells(target, pad, criterion.num_grids, criterion.scale_ranges, criterion.center_sampling)
     nonempty = int(target.masks.flatten(1).any(dim=1).sum()) if len(target) else 0
     owned = set(gt_index[gt_index >= 0].tolist())
     return nonempty, nonempty - len(owned), int((gt_index >= 0).sum())
@@ -54,30 +52,30 @@ def main() -> None:
     args = parser.parse_args()
 
     config = load_config(args.config)
-    kwargs = config.model.kwargs
-    min_size, max_size = kwargs.get("min_size", 800), kwargs.get("max_size", 1333)
-    grids = (
-        tuple(int(g) for g in args.grids.split(",")) if args.grids else tuple(kwargs.get("num_grids", PAPER_NUM_GRIDS))
-    )
-    ranges = default_scale_ranges(min_size, max_size, len(grids))
+    if args.grids:
+        config.model.kwargs["num_grids"] = tuple(int(g) for g in args.grids.split(","))
+    # the built model holds the builder's resolved sizes, grids, scale ranges and centre sampling
+    model = build_model(config)
+    criterion, divisor = model.criterion, model.size_divisibility
+    min_size, max_size = model.min_size, model.max_size
     ann_file, images_dir = resolve_annotations(args.data, split=args.split)
     dataset = CocoDataset(ann_file, images_dir)
     targets = []
     for i in range(len(dataset)):
         target = dataset.load_target(i)
-        size = resized_shape(*target.image_size, min_size, max_size)
-        targets.append(target.resized(size) if size != target.image_size else target)
+        targets.append(target.resized(resized_shape(*target.image_size, min_size, max_size)))
 
-    alone = [owned_counts(t, padded(t.image_size), grids, ranges) for t in targets]
+    alone = [owned_counts(t, padded(t.image_size, divisor), criterion) for t in targets]
     order = list(range(len(targets)))
     random.Random(args.seed).shuffle(order)
     batch = config.data.batch_size
     in_batch = []
     for start in range(0, len(order), batch):
         members = [targets[k] for k in order[start : start + batch]]
-        pad = padded((max(t.image_size[0] for t in members), max(t.image_size[1] for t in members)))
-        in_batch += [owned_counts(t, pad, grids, ranges) for t in members]
+        pad = padded((max(t.image_size[0] for t in members), max(t.image_size[1] for t in members)), divisor)
+        in_batch += [owned_counts(t, pad, criterion) for t in members]
 
+    grids, ranges = tuple(criterion.num_grids), criterion.scale_ranges
     print(f"{args.config}: sizes min {min_size} / max {max_size}, grids {grids}, batch {batch}, {args.split} split")
     print(f"scale ranges: {[(round(lo, 1), round(hi, 1)) for lo, hi in ranges]}")
     for name, rows in (("padded alone (test time)", alone), (f"padded in batches of {batch} (training)", in_batch)):
