@@ -1,8 +1,8 @@
 """Where a nucleus model fails: COCO mask AP and F1@0.5 per image type of dsb2018 (an analysis, not a tuning step).
 
-dsb2018 mixes three kinds of microscopy, told apart by the data set's own split rule (its README): ``color``
-(non-grey RGB: H&E tissue and colour brightfield), ``gray_bright`` (grey with a mean above 100: brightfield) and
-``gray_dark`` (grey on a dark background: fluorescence). Each checkpoint (or ``default``, the shipped model) runs
+dsb2018 mixes three kinds of microscopy, told apart by the data set's own split rule (its README;
+``instseg.data.appearance``): ``color`` (non-grey RGB: H&E tissue and colour brightfield), ``gray_bright`` (grey
+with a mean above 100: brightfield) and ``gray_dark`` (grey on a dark background: fluorescence). Each checkpoint (or ``default``, the shipped model) runs
 once over the split through ``model.predict`` (what ``instseg predict`` runs); the results are then scored per
 type with instseg's evaluator (max-dets 1000, matching at score >= ``--score-thr``, as ``instseg eval``).
 
@@ -16,22 +16,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 import instseg
+from instseg.data.appearance import APPEARANCES, image_appearance
 from instseg.data.image_io import read_image
 from instseg.eval import evaluate_results
-
-TYPES = ("gray_dark", "gray_bright", "color")
-
-
-def image_type(pixels: np.ndarray) -> str:
-    """The dsb2018 split rule's type of an HxWx3 uint8 image."""
-    grey = bool((pixels[..., 0] == pixels[..., 1]).all() and (pixels[..., 1] == pixels[..., 2]).all())
-    if not grey:
-        return "color"
-    return "gray_bright" if float(pixels.mean()) > 100 else "gray_dark"
 
 
 def predict_split(checkpoint: str, gt: dict[str, Any], images: Path) -> list[dict[str, Any]]:
@@ -56,9 +46,9 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     torch.set_flush_denormal(True)
     gt = json.loads((args.data / "annotations" / f"instances_{args.split}.json").read_text())
-    types = {im["id"]: image_type(read_image(args.data / "images" / im["file_name"])) for im in gt["images"]}
+    types = {im["id"]: image_appearance(read_image(args.data / "images" / im["file_name"])) for im in gt["images"]}
     subsets = {}
-    for kind in (*TYPES, "all"):
+    for kind in (*APPEARANCES, "all"):
         ids = {i for i, t in types.items() if kind in (t, "all")}
         subsets[kind] = {
             **gt,

@@ -8,7 +8,7 @@ Exact resume needs the data order to be reproducible and the position inside an 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import torch
@@ -23,13 +23,25 @@ class EpochSampler(Sampler[int]):
     With ``pad=True`` (training) the order is padded by repeating its start so that every rank gets the same
     number of indices, as ``DistributedSampler`` does; with ``pad=False`` (evaluation) every image appears once
     over all ranks. ``set_epoch(epoch, skip)`` selects the epoch and drops its first ``skip`` indices.
+    ``repeats`` (one whole count >= 1 per image) makes image ``i`` appear ``repeats[i]`` times in every epoch,
+    shuffled among the rest: oversampling of rare images that keeps the order a function of (seed, epoch, rank).
     """
 
     def __init__(
-        self, size: int, shuffle: bool, seed: int = 0, rank: int = 0, world_size: int = 1, pad: bool = True
+        self,
+        size: int,
+        shuffle: bool,
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+        pad: bool = True,
+        repeats: Sequence[int] | None = None,
     ) -> None:
         if size <= 0:
             raise ValueError("the data set is empty")
+        if repeats is not None and (len(repeats) != size or any(int(r) != r or r < 1 for r in repeats)):
+            raise ValueError(f"repeats must hold one whole count >= 1 for each of the {size} images")
+        self.items = list(range(size)) if repeats is None else [i for i, r in enumerate(repeats) for _ in range(int(r))]
         self.size = size
         self.shuffle = shuffle
         self.seed = seed
@@ -46,14 +58,13 @@ class EpochSampler(Sampler[int]):
 
     def rank_indices(self) -> list[int]:
         """This rank's indices of the current epoch, before skipping."""
+        order = list(self.items)
         if self.shuffle:
             generator = torch.Generator().manual_seed(self.seed + self.epoch)
-            order = torch.randperm(self.size, generator=generator).tolist()
-        else:
-            order = list(range(self.size))
-        if self.pad and self.size % self.world_size:
-            extra = self.world_size - self.size % self.world_size
-            order += (order * (extra // self.size + 1))[:extra]
+            order = [order[j] for j in torch.randperm(len(order), generator=generator).tolist()]
+        if self.pad and len(order) % self.world_size:
+            extra = self.world_size - len(order) % self.world_size
+            order += (order * (extra // len(order) + 1))[:extra]
         return order[self.rank :: self.world_size]
 
     def __iter__(self) -> Iterator[int]:
@@ -71,6 +82,7 @@ class BatchStream:
     checkpoint saves, so a resumed run continues bit for bit; with workers, a run resumed mid-epoch re-seeds the
     workers (same data order, different augmentation draws for the rest of that epoch).
     Batches keep one size: an epoch drops the last incomplete batch unless a rank has fewer images than that.
+    ``repeats`` is ``EpochSampler``'s (an epoch then holds ``sum(repeats)`` images).
     """
 
     def __init__(
@@ -83,6 +95,7 @@ class BatchStream:
         rank: int = 0,
         world_size: int = 1,
         shuffle: bool = True,
+        repeats: Sequence[int] | None = None,
     ) -> None:
         self.dataset = dataset
         self.batch_size = batch_size
@@ -90,7 +103,8 @@ class BatchStream:
         self.num_workers = num_workers
         self.seed = seed
         self.rank = rank
-        self.sampler = EpochSampler(len(dataset), shuffle, seed, rank, world_size, pad=True)  # type: ignore[arg-type]
+        size = len(dataset)  # type: ignore[arg-type]
+        self.sampler = EpochSampler(size, shuffle, seed, rank, world_size, pad=True, repeats=repeats)
         per_rank = len(self.sampler.rank_indices())
         self.drop_last = per_rank >= batch_size
         self.batches_per_epoch = per_rank // batch_size if self.drop_last else 1

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from instseg.data.appearance import check_repeat_factors
+
 Optimizer = Literal["sgd", "adamw"]
 Schedule = Literal["cosine", "step"]
 Amp = Literal["bf16", "fp16"]
@@ -41,6 +43,9 @@ class DataConfig:
     training). The augmentation knobs are those of
     ``instseg.transforms.build_train_transforms``: flips, 90-degree rotations (microscopy), large-scale jitter to
     an ``lsj`` square (replaces the short-side resize when set) and colour jitter strength.
+    ``repeat_by_appearance`` oversamples rare kinds of microscopy image: ``{"color": 3}`` puts every colour image
+    three times into each training epoch (keys ``gray_dark``, ``gray_bright``, ``color``:
+    ``instseg.data.appearance``).
     """
 
     train: str | None = None
@@ -58,6 +63,7 @@ class DataConfig:
     scale_range: tuple[float, float] = (0.1, 2.0)
     color_jitter: float = 0.0
     skip_invalid: bool = False
+    repeat_by_appearance: dict[str, int] = field(default_factory=dict)
     batch_size: int = 2
     val_batch_size: int = 2
     num_workers: int = 0
@@ -154,5 +160,9 @@ def validate_config(cfg: Config, source: str = "config") -> None:
         (bool(cfg.model.name), "model.name must not be empty"),
     ]
     faults = [message for ok, message in checks if not ok]
+    try:
+        check_repeat_factors(d.repeat_by_appearance)
+    except ValueError as fault:
+        faults.append(str(fault))
     if faults:
         raise ValueError(f"{source}: " + "; ".join(faults))

@@ -82,6 +82,22 @@ def set_train_transforms(train_set: Any, cfg: Config, min_size: int | None, max_
     train_set.transforms = train_tf if cropping else [train_tf]
 
 
+def appearance_sampling(train_set: Any, cfg: Config) -> list[int] | None:
+    """Per-image repeat counts for ``data.repeat_by_appearance`` (None when it is empty), with a one-line summary
+    of what is repeated printed by the main process."""
+    factors = cfg.data.repeat_by_appearance
+    if not factors:
+        return None
+    from instseg.data.appearance import APPEARANCES, appearance_repeats
+    from instseg.engine.distributed import is_main_process
+
+    repeats, counts = appearance_repeats(train_set, factors)
+    if is_main_process():
+        shown = ", ".join(f"{kind} {counts[kind]} x{factors.get(kind, 1)}" for kind in APPEARANCES if counts[kind])
+        print(f"repeating training images by appearance: {shown} -> {sum(repeats)} per epoch", flush=True)
+    return repeats
+
+
 def with_num_classes(cfg: Config, num_classes: int, source: str) -> Config:
     """A copy of ``cfg`` whose ``model.kwargs["num_classes"]`` is the data's class count (an explicit, different
     value raises ``ValueError``)."""
@@ -126,5 +142,14 @@ def train_from_config(
         if is_main_process():
             print(report.summary(), flush=True)
     set_train_transforms(train_set, cfg, model.min_size, model.max_size)
-    trainer = Trainer(cfg, model, train_set, out_dir, torch_device, val_set=val_set)  # type: ignore[arg-type]
+    repeats = appearance_sampling(train_set, cfg)
+    trainer = Trainer(
+        cfg,
+        model,
+        train_set,  # type: ignore[arg-type]
+        out_dir,
+        torch_device,
+        val_set=val_set,
+        sample_repeats=repeats,
+    )
     return trainer.train(resume=resume, stop_at=stop_at)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from functools import partial
 from pathlib import Path
@@ -48,7 +48,8 @@ class Trainer:
     at the end), ``best.pt`` (best ``train.best_metric`` so far; needs ``val_set``) and ``curves.png``. Under
     ``torch.distributed`` (initialised by the caller) the model is wrapped in DDP and only rank 0 writes files.
     ``evaluator`` defaults to an ``InstanceEvaluator`` over ``val_set.to_coco_dict()``; ``category_ids`` and
-    ``class_names`` (default: ``train_set``'s) are stored in checkpoints for prediction.
+    ``class_names`` (default: ``train_set``'s) are stored in checkpoints for prediction. ``sample_repeats`` (one
+    count per training image) puts image ``i`` that many times into every epoch (``data.repeat_by_appearance``).
     """
 
     def __init__(
@@ -63,6 +64,7 @@ class Trainer:
         collate_fn: Callable | None = None,
         category_ids: list[int] | None = None,
         class_names: list[str] | None = None,
+        sample_repeats: Sequence[int] | None = None,
     ) -> None:
         from instseg.data.collate import collate_batch
         from instseg.data.loader import build_loader
@@ -95,7 +97,14 @@ class Trainer:
         self.ema = ModelEMA(self.model, t.ema_decay) if t.ema_decay else None
         collate = collate_fn or partial(collate_batch, size_divisibility=model.size_divisibility)
         self.stream = BatchStream(
-            train_set, cfg.data.batch_size, collate, cfg.data.num_workers, t.seed, self.rank, self.world_size
+            train_set,
+            cfg.data.batch_size,
+            collate,
+            cfg.data.num_workers,
+            t.seed,
+            self.rank,
+            self.world_size,
+            repeats=sample_repeats,
         )
         self.val_loader = None
         self.evaluator = evaluator

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from engine_testdata import tiny_config, write_synthetic
 
-from instseg.engine.launch import build_datasets, resolve_data, with_num_classes
+from instseg.engine.launch import appearance_sampling, build_datasets, resolve_data, with_num_classes
 
 
 @pytest.fixture(scope="module")
@@ -70,3 +70,16 @@ def test_validation_categories_must_be_the_trainings(data: Path, tmp_path: Path)
     cfg.data.val = str(other)
     with pytest.raises(ValueError, match=r"categories \[5\] differ from the training data's \[1\]"):
         build_datasets(resolve_data(cfg))
+
+
+def test_appearance_sampling_gives_per_image_repeats(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tiny_coco import make_coco_dir
+
+    from instseg.data.coco import CocoDataset
+
+    train_set = CocoDataset(make_coco_dir(tmp_path))  # one colour, one grey bright and one black image
+    cfg = tiny_config(None)
+    assert appearance_sampling(train_set, cfg) is None
+    cfg.data.repeat_by_appearance = {"color": 3, "gray_dark": 2}
+    assert appearance_sampling(train_set, cfg) == [3, 1, 2]
+    assert "gray_dark 1 x2, gray_bright 1 x1, color 1 x3 -> 6 per epoch" in capsys.readouterr().out

@@ -60,3 +60,14 @@ def test_bad_overrides_raise_naming_the_key(override: str, message: str) -> None
 
 def test_parse_override_keeps_equals_in_values() -> None:
     assert parse_override("data.train=/a=b/c") == ("data.train", "/a=b/c")
+
+
+def test_repeat_by_appearance_is_set_per_entry_and_checked() -> None:
+    cfg = apply_overrides(Config(), ["data.repeat_by_appearance.color=3", "data.repeat_by_appearance={gray_bright: 2}"])
+    assert cfg.data.repeat_by_appearance == {"gray_bright": 2}  # the whole mapping replaces the entry set before
+    cfg = apply_overrides(Config(), ["data.repeat_by_appearance.color=3"])
+    assert cfg.data.repeat_by_appearance == {"color": 3}
+    with pytest.raises(ValueError, match=r"--set: .*unknown appearance\(s\) \['he'\]"):
+        apply_overrides(Config(), ["data.repeat_by_appearance.he=3"])
+    with pytest.raises(ValueError, match="whole numbers >= 1"):
+        apply_overrides(Config(), ["data.repeat_by_appearance.color=0.5"])

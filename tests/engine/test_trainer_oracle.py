@@ -83,3 +83,11 @@ def test_best_mode_min_keeps_the_lowest(tmp_path: Path, script: list[float], bes
     trainer.train()
     assert trainer.best == {"metric": "score", "value": min(script), "step": best_step}
     assert load_checkpoint(run / "best.pt")["step"] == best_step  # a tie keeps the earlier checkpoint
+
+
+def test_sample_repeats_reach_the_batch_stream(tmp_path: Path) -> None:
+    cfg = squares_config(batch_size=2)
+    data = Squares()
+    plain = Trainer(cfg, PixelOracleModel(), data, tmp_path / "plain")
+    doubled = Trainer(cfg, PixelOracleModel(), data, tmp_path / "doubled", sample_repeats=[2] * len(data))
+    assert doubled.stream.batches_per_epoch == 2 * len(data) // 2 == 2 * plain.stream.batches_per_epoch
