@@ -10,6 +10,11 @@ Choices:
   - A 256-channel GroupNorm head (``solov2_resnet18``), GroupNorm in backbone and FPN: batches of two images
     are too small for BatchNorm statistics from scratch.
   - Up to 400 detections per image after Matrix NMS and ``eval.max_dets=400`` so that AP is not capped.
+
+Measured (the full 1400 steps with ``--set train.eval_period=1400``, one pinned CPU core, 83 min): dsb2018 val
+segm/AP 0.215, AP50 0.513, AP75 0.147, F1@0.5 0.563 (precision 0.81, recall 0.43), PQ 0.421
+(``instseg eval --max-dets 1000``). SGD from scratch learns slowly here: see the light recipe's optimiser study in
+``benchmarks/README.md``.
 """
 
 import dataclasses
