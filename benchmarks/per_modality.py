@@ -2,9 +2,10 @@
 
 dsb2018 mixes three kinds of microscopy, told apart by the data set's own split rule (its README;
 ``instseg.data.appearance``): ``color`` (non-grey RGB: H&E tissue and colour brightfield), ``gray_bright`` (grey
-with a mean above 100: brightfield) and ``gray_dark`` (grey on a dark background: fluorescence). Each checkpoint (or ``default``, the shipped model) runs
-once over the split through ``model.predict`` (what ``instseg predict`` runs); the results are then scored per
-type with instseg's evaluator (max-dets 1000, matching at score >= ``--score-thr``, as ``instseg eval``).
+with a mean above 100: brightfield) and ``gray_dark`` (grey on a dark background: fluorescence). Each checkpoint
+(or ``default``, the shipped model) runs once over the split through ``model.predict`` (what ``instseg predict``
+runs); the results are then scored per type with instseg's evaluator (max-dets 1000, matching at score >=
+``--score-thr``, as ``instseg eval``).
 
     python benchmarks/per_modality.py default runs/new/last.pt --data DSB2018_DIR --split val
 """
