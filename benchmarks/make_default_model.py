@@ -6,9 +6,10 @@ The default is SpatialEmbeddings on the small U-Net (``spatial_embedding_unet``,
 1. ``instseg train --config configs/spatial_embedding_dsb2018.py`` on the dsb2018 train split (1200 steps);
 2. ``instseg train --config configs/spatial_embedding_dsb2018_stage2.py --init <stage 1>/last.pt`` and
    ``configs/spatial_embedding_dsb2018_stage3.py --init <stage 2>/last.pt``: two warm restarts, lower cosines of
-   1200 steps each;
+   1200 steps each; then ``configs/spatial_embedding_dsb2018_stage4.py --init <stage 3>/last.pt``: a third warm
+   restart that repeats the colour and grey-brightfield images three times per epoch;
 3. ``benchmarks/tune_postprocess.py`` on 80 *train* images picks the clustering thresholds (foreground, seed,
-   minimum area) for the last stage-3 weights (``last.pt``: the end of the schedule, not a val-picked step);
+   minimum area) for the last stage-4 weights (``last.pt``: the end of the schedule, not a val-picked step);
 4. those weights, with the thresholds written into their config, are exported without optimiser state to
    ``instseg/weights/default.pt`` (what ``instseg.load_model()`` loads);
 5. ``instseg predict --data <val json>`` then ``instseg eval --json`` report the shipped model's val figures.
@@ -37,7 +38,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "default")
-    parser.add_argument("--skip-train", action="store_true", help="reuse --out/stage3/last.pt")
+    parser.add_argument("--skip-train", action="store_true", help="reuse the last stage's --out/stage4/last.pt")
     args = parser.parse_args()
     instseg = [sys.executable, "-m", "instseg"]
     configs = ROOT / "configs"
@@ -45,6 +46,7 @@ def main() -> None:
         "spatial_embedding_dsb2018.py",
         "spatial_embedding_dsb2018_stage2.py",
         "spatial_embedding_dsb2018_stage3.py",
+        "spatial_embedding_dsb2018_stage4.py",
     ]
     runs = [args.out / f"stage{k + 1}" for k in range(len(stages))]
     if not args.skip_train:
