@@ -6,6 +6,7 @@ for it and runs this file with that interpreter, one subcommand per process:
     train    YOLO11n-seg from its yaml (no pretrained weights) for a wall-clock budget (Ultralytics' ``time=``)
     predict  a COCO results json for every image of a COCO annotation file (image ids kept, masks as RLE)
     latency  PyTorch and onnxruntime latency of one image (Ultralytics' own pre- and post-processing included)
+    throughput  seconds per training batch of YOLO11n-seg from scratch (``benchmarks/train_throughput.py``)
 
 Each subcommand writes its figures to the json named by ``--result``.
 """
@@ -13,6 +14,8 @@ Each subcommand writes its figures to the json named by ``--result``.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import itertools
 import json
 import os
 import statistics
@@ -176,6 +179,54 @@ def latency(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+class EnoughBatches(Exception):
+    """Raised by the batch callback to end a throughput run once its batches are timed."""
+
+
+def throughput(args: argparse.Namespace) -> dict[str, Any]:
+    """Seconds between consecutive training-batch ends (data loading included) over ``--batches`` batches."""
+    from ultralytics import YOLO
+
+    set_threads(args.threads)
+    model = YOLO(args.model)
+    ends: list[float] = []
+
+    def on_train_batch_end(trainer: Any) -> None:
+        ends.append(time.perf_counter())
+        if len(ends) > args.batches:
+            raise EnoughBatches
+
+    model.add_callback("on_train_batch_end", on_train_batch_end)
+    with contextlib.suppress(EnoughBatches):
+        model.train(
+            data=args.data,
+            imgsz=args.imgsz,
+            epochs=100,
+            batch=args.batch,
+            device="cpu",
+            workers=0,
+            amp=False,
+            plots=False,
+            val=False,
+            pretrained=False,
+            project=str(Path(args.out).resolve().parent),
+            name=Path(args.out).name,
+            exist_ok=True,
+            seed=0,
+            verbose=False,
+        )
+    steps = [later - earlier for earlier, later in itertools.pairwise(ends)][args.warmup :]
+    step_seconds = statistics.fmean(steps)
+    return {
+        "model": args.model,
+        "batch": args.batch,
+        "imgsz": args.imgsz,
+        "steps_timed": len(steps),
+        "step_seconds": step_seconds,
+        "images_per_s": args.batch / step_seconds,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -188,6 +239,14 @@ def main() -> None:
     p.add_argument("--max-epochs", type=int, default=10000)
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--workers", type=int, default=0)
+    p = sub.add_parser("throughput", help="time training batches of YOLO11n-seg from scratch")
+    p.add_argument("--model", default="yolo11n-seg.yaml")
+    p.add_argument("--data", required=True, help="Ultralytics dataset yaml")
+    p.add_argument("--out", required=True, help="run folder")
+    p.add_argument("--imgsz", type=int, default=512)
+    p.add_argument("--batch", type=int, default=4)
+    p.add_argument("--batches", type=int, default=23, help="batches to run (warm-up included)")
+    p.add_argument("--warmup", type=int, default=3, help="first batch intervals left out")
     p = sub.add_parser("predict", help="COCO results json for a COCO annotation file")
     p.add_argument("--weights", required=True)
     p.add_argument("--gt", required=True, help="COCO annotation json (image ids and file names)")
@@ -206,7 +265,8 @@ def main() -> None:
         p.add_argument("--threads", type=int, default=1)
         p.add_argument("--result", required=True, help="json file for the figures")
     args = parser.parse_args()
-    figures = {"train": train, "predict": predict, "latency": latency}[args.command](args)
+    commands = {"train": train, "throughput": throughput, "predict": predict, "latency": latency}
+    figures = commands[args.command](args)
     Path(args.result).write_text(json.dumps(figures, indent=1))
     print(json.dumps({k: v for k, v in figures.items() if not k.endswith("_all")}))
 
