@@ -9,7 +9,11 @@ environment of ``benchmarks/vs_yolo.py`` (its ``setup`` and ``convert`` stages; 
 an instseg dependency) through ``benchmarks/yolo_worker.py throughput``, timed per batch by a callback.
 
     python benchmarks/vs_yolo.py --data DSB2018_DIR --work runs/throughput --stages setup,convert --threads 1
-    OMP_NUM_THREADS=1 taskset -c 0 python benchmarks/train_throughput.py --data DSB2018_DIR --work runs/throughput
+    OMP_NUM_THREADS=1 taskset -c 0 python benchmarks/train_throughput.py --data DSB2018_DIR --work runs/throughput \\
+        --after-set train.channels_last=true
+
+``--after-set`` runs instseg a second time with those overrides (the candidate speed-up) and prints the ratio and
+the largest relative difference of the per-step losses (0 for a change that leaves the arithmetic alone).
 """
 
 from __future__ import annotations
@@ -63,8 +67,9 @@ def timed(fn: Callable[..., Any], seconds: list[float]) -> Callable[..., Any]:
     return wrapper
 
 
-def build_trainer(config: Path, data: Path, imgsz: int, batch: int, out: Path) -> Any:
-    """A ``Trainer`` of ``config`` on ``data``'s train split at ``imgsz`` and ``batch``, loading in-process."""
+def build_trainer(config: Path, data: Path, imgsz: int, batch: int, out: Path, extra: tuple[str, ...] = ()) -> Any:
+    """A ``Trainer`` of ``config`` (plus ``--set`` overrides ``extra``) on ``data``'s train split at ``imgsz`` and
+    ``batch``, loading in-process."""
     from instseg.engine.checkpoint import build_model
     from instseg.engine.config_io import load_config
     from instseg.engine.launch import build_datasets, resolve_data, set_train_transforms, with_num_classes
@@ -74,7 +79,7 @@ def build_trainer(config: Path, data: Path, imgsz: int, batch: int, out: Path) -
     from instseg.methods.segmenter import InstanceSegmenter
 
     sets = [f"data.train={data}", "data.val_split=null", "data.num_workers=0", f"data.batch_size={batch}"]
-    sets += [f"model.kwargs.min_size={imgsz}", f"model.kwargs.max_size={imgsz}"]
+    sets += [f"model.kwargs.min_size={imgsz}", f"model.kwargs.max_size={imgsz}", *extra]
     cfg = resolve_data(apply_overrides(load_config(config), sets))
     train_set, _ = build_datasets(cfg)
     cfg = with_num_classes(cfg, train_set.num_classes, str(train_set.ann_file))
@@ -86,10 +91,11 @@ def build_trainer(config: Path, data: Path, imgsz: int, batch: int, out: Path) -
     return Trainer(cfg, model, train_set, out)
 
 
-def instseg_throughput(args: argparse.Namespace) -> dict[str, Any]:
+def instseg_throughput(args: argparse.Namespace, extra: tuple[str, ...] = ()) -> dict[str, Any]:
     """images/s of the recipe over ``--steps`` steps after ``--warmup``, with the share of each phase."""
     torch.set_num_threads(1)
-    trainer = build_trainer(args.config, args.data, args.imgsz, args.batch, args.work / "instseg_throughput")
+    out = args.work / ("instseg_throughput_after" if extra else "instseg_throughput")
+    trainer = build_trainer(args.config, args.data, args.imgsz, args.batch, out, extra)
     times: dict[str, list[float]] = {phase: [] for phase in PHASES}
     trainer.stream = TimedStream(trainer.stream, times["data"])
     model = trainer.model
@@ -108,6 +114,7 @@ def instseg_throughput(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "model": trainer.cfg.model.name,
         "config": str(args.config),
+        "overrides": list(extra),
         "batch": args.batch,
         "imgsz": args.imgsz,
         "steps_timed": args.steps,
@@ -152,6 +159,17 @@ def data_path_split(trainer: Any, images: int) -> dict[str, float]:
     }
 
 
+def show(figures: dict[str, Any]) -> None:
+    """Print one instseg arm: images/s, the phases of a step, the data path and the losses."""
+    name = figures["model"] + (" with " + " ".join(figures["overrides"]) if figures["overrides"] else "")
+    print(f"instseg {name}: {figures['images_per_s']:.2f} images/s ({figures['step_seconds']:.2f} s per step)")
+    for phase, seconds in figures["phase_seconds"].items():
+        print(f"  {phase:22s} {seconds * 1000:8.1f} ms per step ({seconds / figures['step_seconds']:.0%})")
+    for part, seconds in figures["data_path"].items():
+        print(f"  {part:22s} {seconds * 1000:8.1f} ms")
+    print("losses", " ".join(f"{v:.6f}" for v in figures["losses"]), flush=True)
+
+
 def yolo_throughput(args: argparse.Namespace) -> dict[str, Any]:
     """images/s of YOLO11n-seg from the worker (Ultralytics' own training loop, timed per batch)."""
     convert = json.loads((args.work / "convert.json").read_text())
@@ -175,6 +193,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20, help="timed steps (batches) of each")
     parser.add_argument("--warmup", type=int, default=3, help="untimed first steps of each")
     parser.add_argument("--skip-yolo", action="store_true")
+    parser.add_argument(
+        "--after-set", action="append", default=[], help="KEY=VALUE of a second instseg arm, same run (repeatable)"
+    )
     args = parser.parse_args()
     args.data, args.work = args.data.resolve(), args.work.resolve()
     torch.set_flush_denormal(True)
@@ -182,19 +203,22 @@ def main() -> None:
     figures: dict[str, Any] = {"instseg": ours}
     out = args.work / "train_throughput.json"
     out.write_text(json.dumps(figures, indent=2))
-    print(f"instseg {ours['model']}: {ours['images_per_s']:.2f} images/s ({ours['step_seconds']:.2f} s per step)")
-    for name, seconds in ours["phase_seconds"].items():
-        print(f"  {name:22s} {seconds * 1000:8.1f} ms per step ({seconds / ours['step_seconds']:.0%})")
-    for name, seconds in ours["data_path"].items():
-        print(f"  {name:22s} {seconds * 1000:8.1f} ms")
-    print("losses", " ".join(f"{v:.6f}" for v in ours["losses"]), flush=True)
+    show(ours)
+    if args.after_set:
+        after = figures["instseg_after"] = instseg_throughput(args, tuple(args.after_set))
+        out.write_text(json.dumps(figures, indent=2))
+        show(after)
+        worst = max(abs(a - b) / abs(a) for a, b in zip(ours["losses"], after["losses"], strict=True))
+        print(f"after / before: {after['images_per_s'] / ours['images_per_s']:.2f}x images/s; largest relative")
+        print(f"loss difference over the {len(ours['losses'])} steps: {worst:.2e} (0 = identical)", flush=True)
     if args.skip_yolo:
         return
     yolo = figures["yolo"] = yolo_throughput(args)
-    figures["ratio_instseg_to_yolo"] = ours["images_per_s"] / yolo["images_per_s"]
     out.write_text(json.dumps(figures, indent=2))
     print(f"YOLO11n-seg: {yolo['images_per_s']:.2f} images/s ({yolo['step_seconds']:.2f} s per step)")
-    print(f"instseg / YOLO: {figures['ratio_instseg_to_yolo']:.2f}x")
+    for arm in ("instseg", "instseg_after"):
+        if arm in figures:
+            print(f"{arm} / YOLO: {figures[arm]['images_per_s'] / yolo['images_per_s']:.2f}x")
 
 
 if __name__ == "__main__":

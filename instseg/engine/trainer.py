@@ -80,7 +80,7 @@ class Trainer:
         if not cuda:
             torch.set_flush_denormal(True)  # denormal floats made Mask R-CNN ~3x slower on CPU
         self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(t.amp) if cuda and t.amp else None
-        self.channels_last = cuda and t.channels_last
+        self.channels_last = t.channels_last  # on CPU too: oneDNN's NHWC convolutions (benchmarks/README.md)
         self.model = model.to(self.device)
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]

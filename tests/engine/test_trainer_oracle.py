@@ -91,3 +91,13 @@ def test_sample_repeats_reach_the_batch_stream(tmp_path: Path) -> None:
     plain = Trainer(cfg, PixelOracleModel(), data, tmp_path / "plain")
     doubled = Trainer(cfg, PixelOracleModel(), data, tmp_path / "doubled", sample_repeats=[2] * len(data))
     assert doubled.stream.batches_per_epoch == 2 * len(data) // 2 == 2 * plain.stream.batches_per_epoch
+
+
+def test_channels_last_trains_on_cpu_with_nhwc_weights(tmp_path: Path) -> None:
+    plain = _trainer(squares_config(), tmp_path / "plain")
+    nhwc = _trainer(squares_config(channels_last=True), tmp_path / "nhwc")
+    conv = nhwc.model.body[2].weight  # type: ignore[index, union-attr]
+    assert conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
+    for _ in range(3):
+        a, b = plain.train_step(), nhwc.train_step()
+        assert b["loss"] == pytest.approx(a["loss"], rel=1e-4)  # the same step, up to summation order
