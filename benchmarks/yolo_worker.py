@@ -56,6 +56,25 @@ def parameter_count(model: Any) -> int:
     return int(sum(p.numel() for p in model.model.parameters()))
 
 
+def scratch_cpu_training(args: argparse.Namespace) -> dict[str, Any]:
+    """Ultralytics ``train`` settings shared by every run here: from scratch on the CPU, offline, into ``--out``."""
+    return {
+        "data": args.data,
+        "imgsz": args.imgsz,
+        "batch": args.batch,
+        "device": "cpu",
+        "amp": False,  # the AMP check would download yolo11n.pt; CPU trains in fp32 anyway
+        "plots": False,  # plots fetch a font from the network
+        "val": False,  # validate only after the last epoch, inside the budget
+        "pretrained": False,
+        "project": str(Path(args.out).resolve().parent),
+        "name": Path(args.out).name,
+        "exist_ok": True,
+        "seed": 0,
+        "verbose": False,
+    }
+
+
 def train(args: argparse.Namespace) -> dict[str, Any]:
     """Train from scratch for ``--minutes`` of Ultralytics' own clock; count the optimiser steps done."""
     import torch
@@ -72,22 +91,10 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     model.add_callback("on_train_batch_end", on_train_batch_end)
     start = time.perf_counter()
     model.train(
-        data=args.data,
-        imgsz=args.imgsz,
         epochs=args.max_epochs,  # an upper bound: `time` re-plans the epochs (and the LR schedule) to fit the budget
         time=args.minutes / 60.0,
-        batch=args.batch,
-        device="cpu",
         workers=args.workers,
-        amp=False,  # the AMP check would download yolo11n.pt; CPU trains in fp32 anyway
-        plots=False,  # plots fetch a font from the network
-        val=False,  # validate only after the last epoch, inside the budget
-        pretrained=False,
-        project=str(Path(args.out).resolve().parent),
-        name=Path(args.out).name,
-        exist_ok=True,
-        seed=0,
-        verbose=False,
+        **scratch_cpu_training(args),
     )
     seconds = time.perf_counter() - start
     trainer = model.trainer
@@ -198,23 +205,7 @@ def throughput(args: argparse.Namespace) -> dict[str, Any]:
 
     model.add_callback("on_train_batch_end", on_train_batch_end)
     with contextlib.suppress(EnoughBatches):
-        model.train(
-            data=args.data,
-            imgsz=args.imgsz,
-            epochs=100,
-            batch=args.batch,
-            device="cpu",
-            workers=0,
-            amp=False,
-            plots=False,
-            val=False,
-            pretrained=False,
-            project=str(Path(args.out).resolve().parent),
-            name=Path(args.out).name,
-            exist_ok=True,
-            seed=0,
-            verbose=False,
-        )
+        model.train(epochs=100, workers=0, **scratch_cpu_training(args))
     steps = [later - earlier for earlier, later in itertools.pairwise(ends)][args.warmup :]
     step_seconds = statistics.fmean(steps)
     return {
